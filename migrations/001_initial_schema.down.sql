@@ -1,0 +1,9 @@
+DROP TABLE llm_logs;
+DROP TABLE llm_metrics;
+DROP TABLE llm_traces;
+DROP TABLE logs;
+DROP TABLE metric_data_points;
+DROP TABLE metrics;
+DROP TABLE trace_events;
+DROP TABLE trace_spans;
+DROP TABLE traces;

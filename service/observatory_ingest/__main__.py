@@ -1,0 +1,3 @@
+from observatory_ingest.cli import main
+
+raise SystemExit(main())

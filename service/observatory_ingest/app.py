@@ -1,0 +1,127 @@
+"""Service lifecycle: every part is an async context manager entered through one AsyncExitStack."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass, field
+
+from observatory_ingest import __version__
+from observatory_ingest.config import Settings
+from observatory_ingest.health import Health
+from observatory_ingest.ingest import Ingestor
+from observatory_ingest.pipeline.batcher import BatchPolicy, SignalPipeline
+from observatory_ingest.pipeline.queue import BoundedQueue
+from observatory_ingest.receiver.grpc import GrpcReceiver
+from observatory_ingest.signals import SIGNALS
+from observatory_ingest.store.backend import detect_backend
+from observatory_ingest.store.database import connect, database_dsn
+from observatory_ingest.store.migrate import Migrator, default_migrations_dir, discover
+from observatory_ingest.store.pool import probing, writer_pool
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class RunningService:
+    """Handles tests and the CLI use to reach the running parts."""
+
+    settings: Settings
+    dsn: str
+    health: Health
+    pipelines: dict[str, SignalPipeline]
+    grpc: GrpcReceiver
+    stopping: asyncio.Event = field(default_factory=asyncio.Event)
+
+    @property
+    def grpc_port(self) -> int:
+        return self.grpc.port
+
+
+async def migrate_to_latest(dsn: str) -> None:
+    connection = await connect(dsn)
+    try:
+        async with Migrator(connection, discover(default_migrations_dir())) as migrator:
+            applied = await migrator.up()
+        for migration in applied:
+            log.info("migration applied", extra={"version": migration.version,
+                                                 "description": migration.description})
+    finally:
+        await connection.close()
+
+
+async def describe_backend(dsn: str) -> str:
+    connection = await connect(dsn)
+    try:
+        return str(await detect_backend(connection))
+    finally:
+        await connection.close()
+
+
+@asynccontextmanager
+async def running_service(settings: Settings) -> AsyncIterator[RunningService]:
+    """Start every part; on exit stop accepting, drain the queues and stop, in that order."""
+    async with AsyncExitStack() as stack:
+        dsn = await stack.enter_async_context(database_dsn(settings))
+        health = Health()
+        if settings.migrate:
+            await migrate_to_latest(dsn)
+        health.update(migrated=True)
+        log.info("backend", extra={"backend": await describe_backend(dsn), "version": __version__})
+
+        pool = await stack.enter_async_context(
+            writer_pool(dsn, size=settings.writers * len(SIGNALS) + 1)
+        )
+        policy = BatchPolicy(settings.batch_size, settings.flush_interval, settings.ack_timeout)
+        pipelines = {
+            name: SignalPipeline(signal.schema, BoundedQueue(settings.queue_size), pool, policy, health)
+            for name, signal in SIGNALS.items()
+        }
+        writers = [
+            asyncio.create_task(pipeline.run_writer(), name=f"writer-{name}-{index}")
+            for name, pipeline in pipelines.items()
+            for index in range(settings.writers)
+        ]
+        stack.push_async_callback(drain, pipelines, writers, settings.shutdown_timeout)
+        await stack.enter_async_context(probing(pool, health))
+
+        grpc_receiver = GrpcReceiver(settings.grpc_listen, Ingestor(pipelines), health,
+                                     settings.max_recv_msg_size)
+        await grpc_receiver.start()
+        # Callbacks run last-in first-out: receivers stop before the queues drain.
+        stack.push_async_callback(grpc_receiver.stop, settings.shutdown_timeout)
+        stack.callback(health.update, shutting_down=True)
+        yield RunningService(settings, dsn, health, pipelines, grpc_receiver)
+
+
+async def drain(
+    pipelines: dict[str, SignalPipeline], writers: list[asyncio.Task[None]], timeout: float
+) -> None:
+    """Close the queues and let the writers commit what is left, within the timeout."""
+    for pipeline in pipelines.values():
+        pipeline.queue.close()
+    done, pending = await asyncio.wait(writers, timeout=timeout)
+    for task in pending:
+        task.cancel()
+    if pending:
+        await asyncio.wait(pending)
+        left = sum(p.queue.size for p in pipelines.values())
+        log.error("shutdown timeout: queued rows not committed", extra={"rows": left})
+    else:
+        log.info("queues drained")
+
+
+async def serve(settings: Settings) -> int:
+    async with running_service(settings) as service:
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, service.stopping.set)
+        log.info("ready", extra={"grpc": str(service.grpc.listen)})
+        await service.stopping.wait()
+        log.info("shutting down")
+    log.info("stopped")
+    return 0
+

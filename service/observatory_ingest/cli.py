@@ -1,0 +1,95 @@
+"""Command line: serve, migrate up|down|status|verify."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from observatory_ingest import __version__
+from observatory_ingest.config import OPTIONS, ConfigError, Settings, load_settings, toml_text
+from observatory_ingest.logsetup import configure_logging
+
+PROG = "observatory-ingest"
+
+
+def add_options(parser: argparse.ArgumentParser, default: Any) -> None:
+    """Every option, accepted before or after the subcommand (default=SUPPRESS on subparsers)."""
+    group = parser.add_argument_group("configuration (flags > OBSERVATORY_* env > --config file > defaults)")
+    group.add_argument("--config", type=Path, default=default, help="TOML file of options")
+    for option in OPTIONS:
+        if option.name == "migrate":
+            group.add_argument("--migrate", action=argparse.BooleanOptionalAction, default=default,
+                               help=option.help)
+            continue
+        group.add_argument(f"--{option.name}", default=default, metavar=option.name.upper().replace("-", "_"),
+                           help=f"{option.help} (env {option.env_name}; default {option.default})")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=PROG, description="OTLP ingestion into PostgreSQL/TimescaleDB")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    add_options(parser, None)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="run the service")
+    add_options(serve, argparse.SUPPRESS)
+    serve.add_argument("--print-config", action="store_true",
+                       help="print the effective configuration (secrets masked) and exit")
+
+    migrate = commands.add_parser("migrate", help="apply, revert, inspect or verify migrations")
+    actions = migrate.add_subparsers(dest="action", required=True)
+    up = actions.add_parser("up", help="apply pending migrations")
+    up.add_argument("--to", type=int, help="stop after this version")
+    down = actions.add_parser("down", help="revert applied migrations (default: the newest one)")
+    which = down.add_mutually_exclusive_group()
+    which.add_argument("--steps", type=int, help="how many to revert")
+    which.add_argument("--to", type=int, help="revert every migration above this version")
+    actions.add_parser("status", help="applied / pending / checksum state per migration")
+    actions.add_parser("verify", help="check that the promised objects exist on this backend")
+    for action in (up, down, *(actions.choices[name] for name in ("status", "verify"))):
+        add_options(action, argparse.SUPPRESS)
+    return parser
+
+
+def settings_from(arguments: argparse.Namespace) -> Settings:
+    flags = {}
+    for option in OPTIONS:
+        value = getattr(arguments, option.attribute, None)
+        flags[option.attribute] = None if value is None else toml_text(value)
+    return load_settings(flags, config_file=arguments.config)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    arguments = build_parser().parse_args(argv)
+    try:
+        settings = settings_from(arguments)
+    except ConfigError as error:
+        print(f"{PROG}: error: {error}", file=sys.stderr)
+        return 2
+    configure_logging(settings.log_level, settings.log_format)
+    if arguments.command == "serve":
+        if arguments.print_config:
+            for name, value in settings.masked().items():
+                print(f"{name} = {value}")
+            return 0
+        return run(serve_command(settings))
+    from observatory_ingest.migrate_command import migrate_command
+
+    return run(migrate_command(settings, arguments))
+
+
+def run(coroutine: Any) -> int:
+    import uvloop
+
+    result: int = uvloop.run(coroutine)
+    return result
+
+
+async def serve_command(settings: Settings) -> int:
+    from observatory_ingest.app import serve
+
+    return await serve(settings)

@@ -1,0 +1,257 @@
+"""The one validated, typed configuration object: flags > environment > TOML file > defaults."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import platformdirs
+
+ENV_PREFIX = "OBSERVATORY_"
+
+
+class ConfigError(ValueError):
+    """An invalid option: the message names the option and what is wrong."""
+
+
+@dataclass(frozen=True)
+class ListenAddress:
+    host: str
+    port: int
+
+    def __str__(self) -> str:
+        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
+
+
+def parse_listen(text: str) -> ListenAddress:
+    host, sep, port_text = text.rpartition(":")
+    if not sep or not host:
+        raise ValueError(f"expected HOST:PORT, got {text!r}")
+    host = host.strip("[]")
+    try:
+        port = int(port_text)
+    except ValueError:
+        raise ValueError(f"port must be an integer, got {port_text!r}") from None
+    if not 0 <= port <= 65535:
+        raise ValueError(f"port must be between 0 and 65535, got {port}")
+    return ListenAddress(host, port)
+
+
+def parse_bool(text: str) -> bool:
+    lowered = text.strip().lower()
+    if lowered in {"1", "true", "yes", "on"}:
+        return True
+    if lowered in {"0", "false", "no", "off"}:
+        return False
+    raise ValueError(f"expected true or false, got {text!r}")
+
+
+def parse_duration(text: str) -> float:
+    """Seconds from '200ms', '1.5s', '2m' or a bare number of seconds."""
+    stripped = text.strip().lower()
+    for suffix, scale in (("ms", 0.001), ("s", 1.0), ("m", 60.0), ("h", 3600.0)):
+        if stripped.endswith(suffix):
+            number = stripped[: -len(suffix)]
+            break
+    else:
+        number, scale = stripped, 1.0
+    try:
+        seconds = float(number) * scale
+    except ValueError:
+        raise ValueError(f"expected a duration such as 200ms, 5s or 1m, got {text!r}") from None
+    if seconds < 0:
+        raise ValueError(f"must not be negative, got {text!r}")
+    return seconds
+
+
+def parse_size(text: str) -> int:
+    """Bytes from '64MiB', '512KiB', '1GiB' or a bare number."""
+    stripped = text.strip()
+    for suffix, scale in (("KiB", 1024), ("MiB", 1024**2), ("GiB", 1024**3), ("B", 1)):
+        if stripped.endswith(suffix):
+            number = stripped[: -len(suffix)]
+            break
+    else:
+        number, scale = stripped, 1
+    try:
+        return int(float(number) * scale)
+    except ValueError:
+        raise ValueError(f"expected a size such as 64MiB, got {text!r}") from None
+
+
+def positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise ValueError(f"must be at least 1, got {value}")
+    return value
+
+
+def choice(*allowed: str) -> Callable[[str], str]:
+    def parse(text: str) -> str:
+        if text not in allowed:
+            raise ValueError(f"must be one of {', '.join(allowed)}, got {text!r}")
+        return text
+
+    return parse
+
+
+def default_data_dir() -> Path:
+    return Path(platformdirs.user_data_dir("observatory-ingest", appauthor=False))
+
+
+@dataclass(frozen=True)
+class Option:
+    """One setting: its name (flag --name, env OBSERVATORY_NAME, TOML key name), parser, help."""
+
+    name: str
+    parse: Callable[[str], Any]
+    default: Any
+    help: str
+    secret: bool = False
+
+    @property
+    def attribute(self) -> str:
+        return self.name.replace("-", "_")
+
+    @property
+    def env_name(self) -> str:
+        return ENV_PREFIX + self.attribute.upper()
+
+
+OPTIONS: tuple[Option, ...] = (
+    Option("database-url", str, None,
+           "PostgreSQL DSN (env OBSERVATORY_DATABASE_URL, then DATABASE_URL); "
+           "unset: embedded PostgreSQL under --data-dir", secret=True),
+    Option("data-dir", Path, None, "Where the embedded PostgreSQL keeps its data"),
+    Option("grpc-listen", parse_listen, "0.0.0.0:4317", "OTLP/gRPC listen address"),
+    Option("http-listen", parse_listen, "0.0.0.0:4318", "OTLP/HTTP listen address"),
+    Option("metrics-listen", parse_listen, "0.0.0.0:9464", "Prometheus /metrics, /healthz, /readyz"),
+    Option("migrate", parse_bool, "true", "Apply pending migrations at startup (--no-migrate)"),
+    Option("queue-size", positive_int, "100000", "Rows buffered per signal before refusing"),
+    Option("batch-size", positive_int, "5000", "Rows per database transaction, at most"),
+    Option("flush-interval", parse_duration, "200ms", "Longest wait to fill a batch"),
+    Option("writers", positive_int, "2", "Writer tasks (database connections) per signal"),
+    Option("max-recv-msg-size", parse_size, "64MiB", "Largest accepted request"),
+    Option("ack-timeout", parse_duration, "10s",
+           "Longest an Export waits for its commit before answering UNAVAILABLE"),
+    Option("shutdown-timeout", parse_duration, "30s", "Time to drain queues on SIGTERM"),
+    Option("log-level", choice("debug", "info", "warning", "error"), "info", "Log level"),
+    Option("log-format", choice("json", "logfmt"), "logfmt", "Log line format"),
+)
+OPTIONS_BY_ATTRIBUTE = {option.attribute: option for option in OPTIONS}
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str | None
+    data_dir: Path
+    grpc_listen: ListenAddress
+    http_listen: ListenAddress
+    metrics_listen: ListenAddress
+    migrate: bool
+    queue_size: int
+    batch_size: int
+    flush_interval: float
+    writers: int
+    max_recv_msg_size: int
+    ack_timeout: float
+    shutdown_timeout: float
+    log_level: str
+    log_format: str
+    config_file: Path | None = field(default=None)
+
+    def replace(self, **changes: Any) -> Settings:
+        return dataclasses.replace(self, **changes)
+
+    def masked(self) -> dict[str, str]:
+        """The effective configuration as text, with secrets masked."""
+        shown: dict[str, str] = {}
+        for option in OPTIONS:
+            value = getattr(self, option.attribute)
+            shown[option.name] = mask_dsn(value) if option.secret and value else str(value)
+        return shown
+
+
+def mask_dsn(dsn: str) -> str:
+    parts = urlsplit(dsn)
+    if parts.password is None:
+        return dsn
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+def load_settings(
+    flags: Mapping[str, Any],
+    environ: Mapping[str, str] | None = None,
+    config_file: Path | None = None,
+) -> Settings:
+    """Build Settings; raise ConfigError naming the option on the first invalid value."""
+    environ = os.environ if environ is None else environ
+    file_values = read_toml(config_file) if config_file else {}
+    unknown = set(file_values) - set(OPTIONS_BY_ATTRIBUTE)
+    if unknown:
+        raise ConfigError(f"{config_file}: unknown option {sorted(unknown)[0]!r}")
+    values: dict[str, Any] = {}
+    for option in OPTIONS:
+        source, raw = pick_source(option, flags, environ, file_values)
+        if raw is None:
+            values[option.attribute] = None
+            continue
+        try:
+            values[option.attribute] = option.parse(raw)
+        except ValueError as error:
+            raise ConfigError(f"invalid {source} for --{option.name}: {error}") from None
+    if values["data_dir"] is None:
+        values["data_dir"] = default_data_dir()
+    settings = Settings(config_file=config_file, **values)
+    check_consistency(settings)
+    return settings
+
+
+def pick_source(
+    option: Option, flags: Mapping[str, Any], environ: Mapping[str, str], file_values: Mapping[str, Any]
+) -> tuple[str, Any]:
+    if flags.get(option.attribute) is not None:
+        return "flag", flags[option.attribute]
+    if option.env_name in environ:
+        return f"environment variable {option.env_name}", environ[option.env_name]
+    if option.attribute == "database_url" and "DATABASE_URL" in environ:
+        return "environment variable DATABASE_URL", environ["DATABASE_URL"]
+    if option.attribute in file_values:
+        return "config file value", toml_text(file_values[option.attribute])
+    return "default", option.default
+
+
+def toml_text(value: Any) -> str:
+    """TOML values as the text a flag would carry, so one parser serves every source."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as handle:
+            data = tomllib.load(handle)
+    except OSError as error:
+        raise ConfigError(f"--config {path}: {error.strerror}") from None
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"--config {path}: {error}") from None
+    return {key.replace("-", "_"): value for key, value in data.items()}
+
+
+def check_consistency(settings: Settings) -> None:
+    if settings.batch_size > settings.queue_size:
+        raise ConfigError(
+            f"invalid --batch-size: {settings.batch_size} exceeds --queue-size {settings.queue_size}"
+        )
+    if settings.database_url is not None and not settings.database_url.startswith(
+        ("postgres://", "postgresql://")
+    ):
+        raise ConfigError("invalid --database-url: must start with postgresql:// or postgres://")

@@ -1,0 +1,90 @@
+"""Shared conversion pieces: AnyValue to JSON-ready values, ids, timestamps, row containers."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from hashlib import blake2b
+from typing import Any
+
+import orjson
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
+
+DEFAULT_PROJECT_ID = "00000000-0000-0000-0000-000000000000"
+UNKNOWN_SERVICE = "unknown_service"
+
+# PostgreSQL's binary timestamps count microseconds from 2000-01-01 UTC.
+POSTGRES_EPOCH_US = 946_684_800_000_000
+
+Row = tuple[Any, ...]
+
+
+@dataclass
+class Converted:
+    """Rows for one request, per target table, in that table's staging column order."""
+
+    tables: dict[str, list[Row]]
+    accepted: int = 0
+    rejected: int = 0
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def rows(self) -> int:
+        return sum(len(rows) for rows in self.tables.values())
+
+    def reject(self, message: str) -> None:
+        self.rejected += 1
+        # Only the first few reasons travel back; the count says how many there were.
+        if len(self.errors) < 5:
+            self.errors.append(message)
+
+    @property
+    def error_message(self) -> str:
+        return "; ".join(self.errors)
+
+
+def any_value(value: AnyValue) -> Any:
+    kind = value.WhichOneof("value")
+    if kind == "string_value":
+        return value.string_value
+    if kind == "int_value":
+        return value.int_value
+    if kind == "double_value":
+        return value.double_value
+    if kind == "bool_value":
+        return value.bool_value
+    if kind == "array_value":
+        return [any_value(item) for item in value.array_value.values]
+    if kind == "kvlist_value":
+        return attributes(value.kvlist_value.values)
+    if kind == "bytes_value":
+        return base64.b64encode(value.bytes_value).decode()
+    return None
+
+
+def attributes(key_values: Iterable[KeyValue]) -> dict[str, Any]:
+    return {kv.key: any_value(kv.value) for kv in key_values}
+
+
+def to_json(value: Any) -> str:
+    return orjson.dumps(value).decode()
+
+
+def pg_timestamp(unix_nanos: int) -> tuple[int]:
+    """The binary COPY form of a timestamptz (see the writer's tuple codec)."""
+    return (unix_nanos // 1000 - POSTGRES_EPOCH_US,)
+
+
+def derived_id(*parts: bytes) -> str:
+    """A stable UUID (as hex) from OTLP identifiers, so a replayed item gets the same id."""
+    return blake2b(b"".join(parts), digest_size=16).hexdigest()
+
+
+def project_bytes(project_id: str) -> bytes:
+    return bytes.fromhex(project_id.replace("-", ""))
+
+
+def service_name(resource_attributes: dict[str, Any]) -> str:
+    name = resource_attributes.get("service.name")
+    return name if isinstance(name, str) and name else UNKNOWN_SERVICE

@@ -1,0 +1,25 @@
+"""Why an Export failed, in the service's own words; receiver/status.py maps them to codes."""
+
+
+class IngestError(Exception):
+    """Base of the failures a client is told about."""
+
+
+class InvalidRequest(IngestError):
+    """The request cannot be decoded or is not valid OTLP."""
+
+
+class DatabaseUnavailable(IngestError):
+    """The database cannot be written now; retry later."""
+
+
+class CommitTimeout(IngestError):
+    """The rows were queued but not committed in time; a retry is safe (ingestion is idempotent)."""
+
+
+class ShuttingDown(IngestError):
+    """The service is stopping and accepts no new work."""
+
+
+class DataRejected(IngestError):
+    """The database refused the rows for a data reason."""

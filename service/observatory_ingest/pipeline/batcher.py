@@ -1,0 +1,127 @@
+"""Per signal: accept converted requests into the queue, and writer tasks that commit batches.
+
+An Export returns only after the transaction holding all its rows has committed: writers resolve
+each request's future after COMMIT. Concurrent requests share a batch (group commit).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import asyncpg
+
+from observatory_ingest.convert.common import Converted
+from observatory_ingest.errors import CommitTimeout, DatabaseUnavailable, DataRejected, ShuttingDown
+from observatory_ingest.health import Health
+from observatory_ingest.pipeline.queue import BoundedQueue, Pending, QueueClosed
+from observatory_ingest.store.failures import failure_kind, is_data_error
+from observatory_ingest.store.signals import SignalSchema
+from observatory_ingest.store.writer import write_batch
+
+log = logging.getLogger(__name__)
+
+BACKOFF_FIRST = 0.1
+BACKOFF_CAP = 5.0
+
+
+@dataclass(frozen=True)
+class BatchPolicy:
+    batch_rows: int
+    flush_interval: float
+    ack_timeout: float
+
+
+def backoff_delay(attempt: int) -> float:
+    """Capped exponential backoff with full jitter."""
+    return random.uniform(0, min(BACKOFF_CAP, BACKOFF_FIRST * 2**attempt))
+
+
+class SignalPipeline:
+    def __init__(
+        self,
+        schema: SignalSchema,
+        queue: BoundedQueue,
+        pool: asyncpg.Pool,
+        policy: BatchPolicy,
+        health: Health,
+    ) -> None:
+        self.schema = schema
+        self.queue = queue
+        self.pool = pool
+        self.policy = policy
+        self.health = health
+
+    async def submit(self, converted: Converted, deadline: float | None = None) -> None:
+        """Queue the rows and wait for their commit. Raises an IngestError (or QueueFull)."""
+        if self.health.shutting_down:
+            raise ShuttingDown("the service is shutting down")
+        if not self.health.database_reachable:
+            raise DatabaseUnavailable("the database cannot be written at the moment")
+        item = Pending(converted.tables, converted.rows)
+        try:
+            self.queue.offer(item)
+        except QueueClosed:
+            raise ShuttingDown("the service is shutting down") from None
+        timeout = self.policy.ack_timeout if deadline is None else min(self.policy.ack_timeout, deadline)
+        try:
+            # shield: a caller that gives up must not cancel the write; the rows still land.
+            await asyncio.wait_for(asyncio.shield(item.done), timeout)
+        except TimeoutError:
+            raise CommitTimeout(f"not committed within {timeout:.1f}s; retry") from None
+
+    async def run_writer(self) -> None:
+        """Commit batches until the queue is closed and drained."""
+        while batch := await self.queue.take(self.policy.batch_rows, self.policy.flush_interval):
+            try:
+                await self.commit(batch)
+            except asyncio.CancelledError:
+                fail(batch, ShuttingDown("stopped before the rows were committed"))
+                raise
+
+    async def commit(self, batch: Sequence[Pending]) -> None:
+        attempt = 0
+        while True:
+            try:
+                async with self.pool.acquire() as connection:
+                    await write_batch(connection, self.schema, batch)
+            except Exception as error:
+                if is_data_error(error):
+                    await self.isolate(batch, error)
+                    return
+                self.health.update(database_reachable=False)
+                delay = backoff_delay(attempt)
+                log.warning("batch write failed; retrying", extra={
+                    "signal": self.schema.signal, "kind": failure_kind(error),
+                    "error": str(error), "attempt": attempt + 1, "retry_in_s": round(delay, 3),
+                })
+                attempt += 1
+                await asyncio.sleep(delay)
+                continue
+            self.health.update(database_reachable=True)
+            for item in batch:
+                if not item.done.done():
+                    item.done.set_result(None)
+            return
+
+    async def isolate(self, batch: Sequence[Pending], error: BaseException) -> None:
+        """A data error sinks only the request that holds the bad row: split and retry halves."""
+        if len(batch) == 1:
+            log.warning("request rejected by the database", extra={
+                "signal": self.schema.signal, "error": str(error)})
+            fail(batch, DataRejected(f"the database refused the data: {error}"))
+            return
+        middle = len(batch) // 2
+        await self.commit(batch[:middle])
+        await self.commit(batch[middle:])
+
+
+def fail(batch: Sequence[Pending], error: BaseException) -> None:
+    for item in batch:
+        if not item.done.done():
+            item.done.set_exception(error)
+            # Nobody may be awaiting any more (the caller timed out); that is not an error.
+            item.done.exception()

@@ -1,0 +1,90 @@
+"""A bounded in-memory queue counted in rows: offer never blocks, full is an error."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from dataclasses import dataclass, field
+
+from observatory_ingest.convert.common import Row
+
+
+class QueueFull(Exception):
+    """The queue cannot take these rows now; the client should retry later."""
+
+
+class QueueClosed(Exception):
+    """The service is shutting down and takes no new work."""
+
+
+@dataclass(eq=False)
+class Pending:
+    """The rows of one Export call, and the future its caller awaits until they are committed."""
+
+    tables: dict[str, list[Row]]
+    rows: int
+    done: asyncio.Future[None] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
+    enqueued_at: float = field(default_factory=time.monotonic)
+
+
+class BoundedQueue:
+    def __init__(self, capacity_rows: int) -> None:
+        self.capacity = capacity_rows
+        self.size = 0
+        self._items: deque[Pending] = deque()
+        self._changed = asyncio.Event()
+        self._closed = False
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def offer(self, item: Pending) -> None:
+        if self._closed:
+            raise QueueClosed
+        # An item larger than the whole queue is still taken when the queue is empty,
+        # otherwise it could never be accepted; memory stays bounded by capacity + one request.
+        if self.size + item.rows > self.capacity and self._items:
+            raise QueueFull
+        self._items.append(item)
+        self.size += item.rows
+        self._changed.set()
+
+    def close(self) -> None:
+        self._closed = True
+        self._changed.set()
+
+    async def take(self, max_rows: int, max_wait: float) -> list[Pending]:
+        """Whole items up to max_rows (at least one), once max_rows are waiting or the oldest has
+        waited max_wait. Returns [] only when the queue is closed and empty."""
+        while True:
+            while not self._items:
+                if self._closed:
+                    return []
+                await self._next_change()
+            deadline = self._items[0].enqueued_at + max_wait
+            while self._items and self.size < max_rows and not self._closed:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                try:
+                    await asyncio.wait_for(self._next_change(), remaining)
+                except TimeoutError:
+                    break
+            if self._items:  # another writer may have taken them meanwhile
+                return self._pop(max_rows)
+
+    async def _next_change(self) -> None:
+        self._changed.clear()
+        await self._changed.wait()
+
+    def _pop(self, max_rows: int) -> list[Pending]:
+        batch = [self._items.popleft()]
+        rows = batch[0].rows
+        while self._items and rows + self._items[0].rows <= max_rows:
+            item = self._items.popleft()
+            batch.append(item)
+            rows += item.rows
+        self.size -= rows
+        return batch

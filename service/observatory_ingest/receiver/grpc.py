@@ -1,0 +1,80 @@
+"""OTLP/gRPC receiver: Export for each signal, plus grpc.health.v1, on one grpc.aio server."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_health.v1.health import aio as health_aio
+from grpc_status import rpc_status as grpc_rpc_status
+
+from observatory_ingest.config import ListenAddress
+from observatory_ingest.convert.common import DEFAULT_PROJECT_ID
+from observatory_ingest.health import Health
+from observatory_ingest.ingest import Ingestor
+from observatory_ingest.receiver.status import outcome_for, rpc_status
+from observatory_ingest.signals import SIGNALS, Signal
+
+log = logging.getLogger(__name__)
+
+
+def export_handler(signal: Signal, ingestor: Ingestor) -> grpc.RpcMethodHandler:
+    async def export(payload: bytes, context: grpc.aio.ServicerContext) -> bytes:
+        try:
+            request = ingestor.decode(signal, payload)
+            remaining = context.time_remaining()
+            response = await ingestor.export(signal, request, DEFAULT_PROJECT_ID, remaining)
+        except Exception as error:
+            outcome = outcome_for(error)
+            if outcome.grpc_code == grpc.StatusCode.INTERNAL:
+                log.exception("export failed", extra={"signal": signal.name})
+            await context.abort_with_status(grpc_rpc_status.to_status(rpc_status(outcome)))
+        return bytes(response.SerializeToString())
+
+    # Raw bytes in and out: decoding is ours, so a bad payload becomes INVALID_ARGUMENT.
+    return grpc.unary_unary_rpc_method_handler(export)
+
+
+class GrpcReceiver:
+    def __init__(
+        self, listen: ListenAddress, ingestor: Ingestor, health: Health, max_message_bytes: int
+    ) -> None:
+        self.server = grpc.aio.server(
+            options=[
+                ("grpc.max_receive_message_length", max_message_bytes),
+                ("grpc.so_reuseport", 1),
+            ],
+        )
+        for signal in SIGNALS.values():
+            handler = grpc.method_handlers_generic_handler(
+                signal.grpc_service, {"Export": export_handler(signal, ingestor)}
+            )
+            self.server.add_generic_rpc_handlers((handler,))
+        self.health_servicer = health_aio.HealthServicer()
+        health_pb2_grpc.add_HealthServicer_to_server(self.health_servicer, self.server)
+        self.port = self.server.add_insecure_port(str(listen))
+        self.listen = ListenAddress(listen.host, self.port)
+        self._health_updates: set[asyncio.Task[Any]] = set()
+        health.watch(self._on_readiness)
+
+    def _on_readiness(self, ready: bool) -> None:
+        status = health_pb2.HealthCheckResponse.SERVING if ready else health_pb2.HealthCheckResponse.NOT_SERVING
+        task = asyncio.get_running_loop().create_task(self._set_health(status))
+        self._health_updates.add(task)
+        task.add_done_callback(self._health_updates.discard)
+
+    async def _set_health(self, status: Any) -> None:
+        await self.health_servicer.set("", status)
+        for signal in SIGNALS.values():
+            await self.health_servicer.set(signal.grpc_service, status)
+
+    async def start(self) -> None:
+        await self.server.start()
+        log.info("otlp/grpc listening", extra={"address": str(self.listen)})
+
+    async def stop(self, grace: float) -> None:
+        """Refuse new calls; give in-flight ones up to `grace` seconds to finish."""
+        await self.server.stop(grace)

@@ -1,0 +1,57 @@
+"""The one place where failures become gRPC and HTTP status codes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import grpc
+from google.protobuf import any_pb2, duration_pb2
+from google.rpc import error_details_pb2, status_pb2
+
+from observatory_ingest.errors import (
+    CommitTimeout,
+    DatabaseUnavailable,
+    DataRejected,
+    InvalidRequest,
+    ShuttingDown,
+)
+from observatory_ingest.pipeline.queue import QueueFull
+
+THROTTLE_RETRY_AFTER_S = 1.0
+OUTAGE_RETRY_AFTER_S = 2.0
+
+
+@dataclass(frozen=True)
+class Outcome:
+    grpc_code: grpc.StatusCode
+    http_status: int
+    message: str
+    retry_after_s: float | None = None
+
+
+def outcome_for(error: BaseException) -> Outcome:
+    match error:
+        case InvalidRequest() | DataRejected():
+            return Outcome(grpc.StatusCode.INVALID_ARGUMENT, 400, str(error))
+        case QueueFull():
+            # RESOURCE_EXHAUSTED is retryable for OTLP clients only with RetryInfo attached.
+            return Outcome(grpc.StatusCode.RESOURCE_EXHAUSTED, 429,
+                           "ingest queue is full; retry later", THROTTLE_RETRY_AFTER_S)
+        case DatabaseUnavailable() | CommitTimeout():
+            return Outcome(grpc.StatusCode.UNAVAILABLE, 503, str(error), OUTAGE_RETRY_AFTER_S)
+        case ShuttingDown():
+            return Outcome(grpc.StatusCode.UNAVAILABLE, 503, str(error), OUTAGE_RETRY_AFTER_S)
+        case _:
+            return Outcome(grpc.StatusCode.INTERNAL, 500, f"internal error: {type(error).__name__}")
+
+
+def rpc_status(outcome: Outcome) -> status_pb2.Status:
+    """google.rpc.Status with a RetryInfo detail when the client should retry after a delay."""
+    status = status_pb2.Status(code=outcome.grpc_code.value[0], message=outcome.message)
+    if outcome.retry_after_s is not None:
+        delay = duration_pb2.Duration()
+        delay.FromNanoseconds(int(outcome.retry_after_s * 1e9))
+        detail = any_pb2.Any()
+        detail.Pack(error_details_pb2.RetryInfo(retry_delay=delay))
+        status.details.append(detail)
+    return status

@@ -1,0 +1,30 @@
+"""Which database errors are worth retrying (outages) and which are about the data itself."""
+
+from __future__ import annotations
+
+import asyncpg
+
+# SQLSTATE classes: 08 connection, 40 transaction rollback (deadlock, serialization),
+# 53 insufficient resources, 57 operator intervention (shutdown, cancel), 58 system error.
+TRANSIENT_SQLSTATE_CLASSES = {"08", "40", "53", "57", "58"}
+# 22 data exception, 23 integrity violation, 54 program limit (e.g. index row too large).
+DATA_SQLSTATE_CLASSES = {"22", "23", "54"}
+
+
+def sqlstate_class(error: BaseException) -> str | None:
+    state = getattr(error, "sqlstate", None)
+    return state[:2] if isinstance(state, str) else None
+
+
+def is_data_error(error: BaseException) -> bool:
+    return isinstance(error, asyncpg.PostgresError) and sqlstate_class(error) in DATA_SQLSTATE_CLASSES
+
+
+def failure_kind(error: BaseException) -> str:
+    """A short label for logs and metrics."""
+    if is_data_error(error):
+        return "data"
+    if isinstance(error, OSError | asyncpg.InterfaceError | TimeoutError):
+        return "connection"
+    klass = sqlstate_class(error)
+    return f"sqlstate_{klass}" if klass else type(error).__name__

@@ -1,0 +1,57 @@
+"""The writers' connection pool and a reachability probe that keeps readiness honest."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager, suppress
+
+import asyncpg
+
+from observatory_ingest.health import Health
+from observatory_ingest.store.database import APPLICATION_NAME
+from observatory_ingest.store.writer import prepare_connection
+
+log = logging.getLogger(__name__)
+
+PROBE_INTERVAL_S = 2.0
+PROBE_TIMEOUT_S = 2.0
+
+
+@asynccontextmanager
+async def writer_pool(dsn: str, size: int) -> AsyncIterator[asyncpg.Pool]:
+    # min_size=0: the pool opens connections on demand, so an outage at start is survivable.
+    pool = await asyncpg.create_pool(
+        dsn, min_size=0, max_size=size, init=prepare_connection,
+        server_settings={"application_name": APPLICATION_NAME},
+    )
+    try:
+        yield pool
+    finally:
+        await pool.close()
+
+
+async def probe(pool: asyncpg.Pool, health: Health) -> None:
+    """Check the database every few seconds so readiness recovers without traffic."""
+    while True:
+        try:
+            await asyncio.wait_for(pool.fetchval("SELECT 1"), PROBE_TIMEOUT_S)
+        except Exception as error:
+            if health.database_reachable:
+                log.warning("database unreachable", extra={"error": str(error) or type(error).__name__})
+            health.update(database_reachable=False)
+        else:
+            health.update(database_reachable=True)
+        await asyncio.sleep(PROBE_INTERVAL_S)
+
+
+@asynccontextmanager
+async def probing(pool: asyncpg.Pool, health: Health) -> AsyncIterator[None]:
+    task = asyncio.create_task(probe(pool, health))
+    try:
+        yield
+    finally:
+        task.cancel()
+        with suppress(asyncio.CancelledError):
+            await task

@@ -1,0 +1,108 @@
+"""Per signal: the staging tables rows are copied into, and the SQL that merges them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from observatory_ingest.convert.traces import EVENT_COLUMNS, SPAN_COLUMNS
+
+
+@dataclass(frozen=True)
+class StagedTable:
+    table: str
+    columns: tuple[str, ...]
+
+    @property
+    def staging(self) -> str:
+        return f"stage_{self.table}"
+
+    @property
+    def create_staging(self) -> str:
+        # Temporary, per connection, emptied by every commit.
+        return (
+            f"CREATE TEMPORARY TABLE IF NOT EXISTS {self.staging} "
+            f"(LIKE {self.table} INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
+        )
+
+    def insert_ignoring_duplicates(self, order_by: str) -> str:
+        columns = ", ".join(self.columns)
+        return (
+            f"INSERT INTO {self.table} ({columns}) SELECT {columns} FROM {self.staging} "
+            f"ORDER BY {order_by} ON CONFLICT DO NOTHING"
+        )
+
+
+@dataclass(frozen=True)
+class SignalSchema:
+    signal: str
+    staged: tuple[StagedTable, ...]
+    merge: tuple[str, ...]
+
+
+SPANS = StagedTable("trace_spans", SPAN_COLUMNS)
+EVENTS = StagedTable("trace_events", EVENT_COLUMNS)
+
+# Spans go in first; only the ones that were new (not replays) update their trace's summary,
+# so span_count stays exact and the merged row does not depend on how spans were split into
+# exports. Rows are locked in (project, trace) order so concurrent writers cannot deadlock.
+MERGE_SPANS_AND_TRACES = f"""
+WITH new_spans AS (
+    {SPANS.insert_ignoring_duplicates("id")}
+    RETURNING project_id, trace_id, parent_span_id, name, service_name, start_time, end_time,
+              status, status_message, attributes, resource_attributes
+), per_trace AS (
+    SELECT project_id, trace_id,
+           min(start_time) AS start_time,
+           max(end_time) AS end_time,
+           count(*) AS span_count,
+           CASE WHEN bool_or(status = 'error') THEN 'error'
+                WHEN bool_or(status = 'ok') THEN 'ok' ELSE 'unset' END AS status,
+           min(status_message) FILTER (WHERE status = 'error') AS status_message,
+           min(name) FILTER (WHERE parent_span_id IS NULL) AS root_span_name,
+           coalesce(min(service_name) FILTER (WHERE parent_span_id IS NULL), min(service_name))
+               AS service_name,
+           (array_agg(attributes) FILTER (WHERE parent_span_id IS NULL))[1] AS root_attributes,
+           (array_agg(resource_attributes) FILTER (WHERE parent_span_id IS NULL))[1]
+               AS root_resource_attributes
+    FROM new_spans
+    GROUP BY project_id, trace_id
+)
+INSERT INTO traces AS t (id, project_id, trace_id, service_name, start_time, end_time,
+                         duration_us, status, status_message, root_span_name, attributes,
+                         resource_attributes, span_count)
+SELECT trace_id, project_id, replace(trace_id::text, '-', ''), service_name, start_time, end_time,
+       (extract(epoch FROM end_time - start_time) * 1000000)::bigint, status, status_message,
+       root_span_name, coalesce(root_attributes, '{{}}'), coalesce(root_resource_attributes, '{{}}'),
+       span_count
+FROM per_trace
+ORDER BY project_id, trace_id
+ON CONFLICT (project_id, id) DO UPDATE SET
+    start_time = least(t.start_time, excluded.start_time),
+    end_time = greatest(t.end_time, excluded.end_time),
+    duration_us = (extract(epoch FROM greatest(t.end_time, excluded.end_time)
+                                      - least(t.start_time, excluded.start_time)) * 1000000)::bigint,
+    span_count = t.span_count + excluded.span_count,
+    status = CASE WHEN 'error' IN (t.status, excluded.status) THEN 'error'
+                  WHEN 'ok' IN (t.status, excluded.status) THEN 'ok' ELSE 'unset' END,
+    status_message = CASE WHEN t.status = 'error' AND excluded.status = 'error'
+                          THEN least(t.status_message, excluded.status_message)
+                          WHEN excluded.status = 'error' THEN excluded.status_message
+                          ELSE t.status_message END,
+    root_span_name = coalesce(t.root_span_name, excluded.root_span_name),
+    service_name = CASE WHEN t.root_span_name IS NOT NULL THEN t.service_name
+                        WHEN excluded.root_span_name IS NOT NULL THEN excluded.service_name
+                        ELSE least(t.service_name, excluded.service_name) END,
+    attributes = CASE WHEN t.root_span_name IS NOT NULL THEN t.attributes
+                      ELSE excluded.attributes END,
+    resource_attributes = CASE WHEN t.root_span_name IS NOT NULL THEN t.resource_attributes
+                               ELSE excluded.resource_attributes END,
+    updated_at = now()
+"""
+
+TRACES = SignalSchema(
+    signal="traces",
+    staged=(SPANS, EVENTS),
+    merge=(MERGE_SPANS_AND_TRACES, EVENTS.insert_ignoring_duplicates("id")),
+)
+
+SIGNALS = {schema.signal: schema for schema in (TRACES,)}
