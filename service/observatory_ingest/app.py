@@ -9,6 +9,8 @@ from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 
+import asyncpg
+
 from observatory_ingest import __version__
 from observatory_ingest.config import Settings
 from observatory_ingest.health import Health
@@ -70,7 +72,14 @@ async def running_service(settings: Settings) -> AsyncIterator[RunningService]:
         if settings.migrate:
             await migrate_to_latest(dsn)
         health.update(migrated=True)
-        log.info("backend", extra={"backend": await describe_backend(dsn), "version": __version__})
+        try:
+            backend = await describe_backend(dsn)
+        except (OSError, asyncpg.PostgresError) as error:
+            # Only reachable with --no-migrate: start anyway, not ready until the probe succeeds.
+            log.warning("database unreachable at startup", extra={"error": str(error)})
+        else:
+            log.info("backend", extra={"backend": backend, "version": __version__})
+            health.update(database_reachable=True)
 
         pool = await stack.enter_async_context(
             writer_pool(dsn, size=settings.writers * len(SIGNALS) + 1)

@@ -86,7 +86,10 @@ def parse_size(text: str) -> int:
 
 
 def positive_int(text: str) -> int:
-    value = int(text)
+    try:
+        value = int(text)
+    except ValueError:
+        raise ValueError(f"expected an integer, got {text!r}") from None
     if value < 1:
         raise ValueError(f"must be at least 1, got {value}")
     return value

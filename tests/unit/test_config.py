@@ -1,0 +1,89 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from observatory_ingest.cli import main
+from observatory_ingest.config import ConfigError, ListenAddress, load_settings, mask_dsn
+
+
+def test_defaults() -> None:
+    settings = load_settings({}, environ={})
+    assert settings.database_url is None
+    assert settings.grpc_listen == ListenAddress("0.0.0.0", 4317)
+    assert settings.http_listen == ListenAddress("0.0.0.0", 4318)
+    assert settings.metrics_listen == ListenAddress("0.0.0.0", 9464)
+    assert (settings.queue_size, settings.batch_size, settings.writers) == (100000, 5000, 2)
+    assert settings.flush_interval == pytest.approx(0.2)
+    assert settings.max_recv_msg_size == 64 * 1024 * 1024
+    assert settings.migrate is True
+    assert settings.data_dir.name == "observatory-ingest"
+
+
+def test_flags_beat_environment_beat_file_beat_defaults(tmp_path: Path) -> None:
+    config = tmp_path / "ingest.toml"
+    config.write_text('queue-size = 300\nbatch-size = 30\nwriters = 3\nflush_interval = "1s"\n')
+    environ = {"OBSERVATORY_QUEUE_SIZE": "200", "OBSERVATORY_BATCH_SIZE": "20"}
+    settings = load_settings({"queue_size": "100"}, environ=environ, config_file=config)
+    assert settings.queue_size == 100  # flag
+    assert settings.batch_size == 20  # environment
+    assert settings.writers == 3  # file
+    assert settings.flush_interval == 1.0  # file, parsed like a flag
+    assert settings.log_format == "logfmt"  # default
+
+
+def test_database_url_falls_back_to_plain_database_url_env() -> None:
+    assert load_settings({}, environ={"DATABASE_URL": "postgresql://a@b/c"}).database_url == "postgresql://a@b/c"
+    both = {"DATABASE_URL": "postgresql://a@b/c", "OBSERVATORY_DATABASE_URL": "postgresql://x@y/z"}
+    assert load_settings({}, environ=both).database_url == "postgresql://x@y/z"
+
+
+@pytest.mark.parametrize(
+    ("flags", "environ", "message"),
+    [
+        ({"queue_size": "0"}, {}, "invalid flag for --queue-size: must be at least 1, got 0"),
+        ({"writers": "two"}, {}, "invalid flag for --writers: expected an integer, got 'two'"),
+        ({}, {"OBSERVATORY_GRPC_LISTEN": "4317"},
+         "invalid environment variable OBSERVATORY_GRPC_LISTEN for --grpc-listen: expected HOST:PORT, got '4317'"),
+        ({"http_listen": "h:99999"}, {}, "invalid flag for --http-listen: port must be between 0 and 65535, got 99999"),
+        ({"flush_interval": "soon"}, {}, "invalid flag for --flush-interval: expected a duration such as 200ms, 5s or 1m, got 'soon'"),
+        ({"log_format": "xml"}, {}, "invalid flag for --log-format: must be one of json, logfmt, got 'xml'"),
+        ({"migrate": "maybe"}, {}, "invalid flag for --migrate: expected true or false, got 'maybe'"),
+        ({"batch_size": "10", "queue_size": "5"}, {}, "invalid --batch-size: 10 exceeds --queue-size 5"),
+        ({"database_url": "mysql://x"}, {}, "invalid --database-url: must start with postgresql:// or postgres://"),
+    ],
+)
+def test_invalid_values_name_the_option(flags: dict[str, str], environ: dict[str, str], message: str) -> None:
+    with pytest.raises(ConfigError) as raised:
+        load_settings(flags, environ=environ)
+    assert str(raised.value) == message
+
+
+def test_unknown_file_option_is_refused(tmp_path: Path) -> None:
+    config = tmp_path / "bad.toml"
+    config.write_text("queue_sise = 5\n")
+    with pytest.raises(ConfigError, match="unknown option 'queue_sise'"):
+        load_settings({}, environ={}, config_file=config)
+
+
+def test_secrets_are_masked() -> None:
+    assert mask_dsn("postgresql://app:s3cret@db:5432/obs") == "postgresql://app:***@db:5432/obs"
+    settings = load_settings({"database_url": "postgresql://app:s3cret@db/obs"}, environ={})
+    assert settings.masked()["database-url"] == "postgresql://app:***@db/obs"
+
+
+def test_cli_print_config_and_exit_codes(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OBSERVATORY_DATABASE_URL", "postgresql://app:s3cret@db/obs")
+    assert main(["serve", "--print-config", "--queue-size", "50000", "--no-migrate"]) == 0
+    out = capsys.readouterr().out
+    assert "database-url = postgresql://app:***@db/obs" in out
+    assert "queue-size = 50000" in out
+    assert "migrate = False" in out
+    assert "s3cret" not in out
+    # Options also work before the subcommand.
+    assert main(["--queue-size", "70000", "serve", "--print-config"]) == 0
+    assert "queue-size = 70000" in capsys.readouterr().out
+    assert main(["serve", "--writers", "0"]) == 2
+    assert capsys.readouterr().err.strip().splitlines() == [
+        "observatory-ingest: error: invalid flag for --writers: must be at least 1, got 0"]

@@ -1,0 +1,68 @@
+"""One test per branch of the failure -> status mapping."""
+
+from __future__ import annotations
+
+import grpc
+from google.rpc import error_details_pb2
+
+from observatory_ingest.errors import (
+    CommitTimeout,
+    DatabaseUnavailable,
+    DataRejected,
+    InvalidRequest,
+    ShuttingDown,
+)
+from observatory_ingest.pipeline.queue import QueueFull
+from observatory_ingest.receiver.status import outcome_for, rpc_status
+
+
+def retry_delay_seconds(error: BaseException) -> float | None:
+    status = rpc_status(outcome_for(error))
+    for detail in status.details:
+        info = error_details_pb2.RetryInfo()
+        if detail.Unpack(info):
+            return info.retry_delay.ToNanoseconds() / 1e9
+    return None
+
+
+def test_invalid_request_is_invalid_argument_400_without_retry() -> None:
+    outcome = outcome_for(InvalidRequest("cannot decode"))
+    assert (outcome.grpc_code, outcome.http_status, outcome.message) == (
+        grpc.StatusCode.INVALID_ARGUMENT, 400, "cannot decode")
+    assert retry_delay_seconds(InvalidRequest("x")) is None
+
+
+def test_data_rejected_is_invalid_argument() -> None:
+    outcome = outcome_for(DataRejected("bad row"))
+    assert (outcome.grpc_code, outcome.http_status) == (grpc.StatusCode.INVALID_ARGUMENT, 400)
+
+
+def test_queue_full_is_resource_exhausted_429_with_retry_info() -> None:
+    outcome = outcome_for(QueueFull())
+    assert (outcome.grpc_code, outcome.http_status) == (grpc.StatusCode.RESOURCE_EXHAUSTED, 429)
+    assert retry_delay_seconds(QueueFull()) == 1.0
+    assert rpc_status(outcome).code == grpc.StatusCode.RESOURCE_EXHAUSTED.value[0]
+
+
+def test_database_unavailable_is_unavailable_503_with_retry_info() -> None:
+    outcome = outcome_for(DatabaseUnavailable("down"))
+    assert (outcome.grpc_code, outcome.http_status) == (grpc.StatusCode.UNAVAILABLE, 503)
+    assert retry_delay_seconds(DatabaseUnavailable("down")) == 2.0
+
+
+def test_commit_timeout_is_unavailable_with_retry_info() -> None:
+    outcome = outcome_for(CommitTimeout("slow"))
+    assert (outcome.grpc_code, outcome.http_status) == (grpc.StatusCode.UNAVAILABLE, 503)
+    assert retry_delay_seconds(CommitTimeout("slow")) == 2.0
+
+
+def test_shutting_down_is_unavailable() -> None:
+    outcome = outcome_for(ShuttingDown("bye"))
+    assert (outcome.grpc_code, outcome.http_status) == (grpc.StatusCode.UNAVAILABLE, 503)
+
+
+def test_anything_else_is_internal_500_without_details_leaking() -> None:
+    outcome = outcome_for(KeyError("secret internals"))
+    assert (outcome.grpc_code, outcome.http_status) == (grpc.StatusCode.INTERNAL, 500)
+    assert outcome.message == "internal error: KeyError"
+    assert retry_delay_seconds(KeyError("x")) is None
