@@ -112,7 +112,7 @@ async def drain(
     """Close the queues and let the writers commit what is left, within the timeout."""
     for pipeline in pipelines.values():
         pipeline.queue.close()
-    done, pending = await asyncio.wait(writers, timeout=timeout)
+    _, pending = await asyncio.wait(writers, timeout=timeout)
     for task in pending:
         task.cancel()
     if pending:

@@ -52,15 +52,17 @@ def parse_bool(text: str) -> bool:
     raise ValueError(f"expected true or false, got {text!r}")
 
 
+def split_unit(text: str, units: dict[str, float]) -> tuple[str, float]:
+    """('1.5', 60.0) from '1.5m'; a bare number has scale 1. Units are tried in order."""
+    for suffix, scale in units.items():
+        if text.endswith(suffix):
+            return text[: -len(suffix)], scale
+    return text, 1.0
+
+
 def parse_duration(text: str) -> float:
     """Seconds from '200ms', '1.5s', '2m' or a bare number of seconds."""
-    stripped = text.strip().lower()
-    for suffix, scale in (("ms", 0.001), ("s", 1.0), ("m", 60.0), ("h", 3600.0)):
-        if stripped.endswith(suffix):
-            number = stripped[: -len(suffix)]
-            break
-    else:
-        number, scale = stripped, 1.0
+    number, scale = split_unit(text.strip().lower(), {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0})
     try:
         seconds = float(number) * scale
     except ValueError:
@@ -72,13 +74,7 @@ def parse_duration(text: str) -> float:
 
 def parse_size(text: str) -> int:
     """Bytes from '64MiB', '512KiB', '1GiB' or a bare number."""
-    stripped = text.strip()
-    for suffix, scale in (("KiB", 1024), ("MiB", 1024**2), ("GiB", 1024**3), ("B", 1)):
-        if stripped.endswith(suffix):
-            number = stripped[: -len(suffix)]
-            break
-    else:
-        number, scale = stripped, 1
+    number, scale = split_unit(text.strip(), {"KiB": 1024, "MiB": 1024**2, "GiB": 1024**3, "B": 1})
     try:
         return int(float(number) * scale)
     except ValueError:

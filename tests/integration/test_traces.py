@@ -10,7 +10,6 @@ import grpc
 import orjson
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from opentelemetry import trace
 from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
@@ -46,7 +45,8 @@ async def test_sdk_spans_land_field_by_field(service: RunningService, db: asyncp
         for kind in kinds:
             with tracer.start_as_current_span(f"child-{kind.name.lower()}", kind=kind):
                 pass
-        with tracer.start_as_current_span("failing", links=[Link(root.get_span_context(), {"why": "x"})]) as bad:
+        link = Link(root.get_span_context(), {"why": "x"})
+        with tracer.start_as_current_span("failing", links=[link]) as bad:
             bad.set_status(Status(StatusCode.ERROR, "upstream timeout"))
     root_context = root.get_span_context()
     await flush(provider)
@@ -68,7 +68,8 @@ async def test_sdk_spans_land_field_by_field(service: RunningService, db: asyncp
     assert resource["telemetry.sdk.language"] == "python"
     assert (request["scope_name"], request["scope_version"]) == ("chat.instrumentation", "2.1.0")
     # duration_us comes from the exact nanoseconds; the timestamps are each truncated to µs.
-    assert abs(request["duration_us"] - round((request["end_time"] - request["start_time"]).total_seconds() * 1e6)) <= 1
+    from_timestamps = (request["end_time"] - request["start_time"]).total_seconds() * 1e6
+    assert abs(request["duration_us"] - round(from_timestamps)) <= 1
     (event,) = orjson.loads(request["events"])
     assert (event["name"], event["attributes"]) == ("cache.miss", {"key": "k1", "size": 10})
     assert request["flags"] & 0x100  # the SDK's "parent is local" bit, kept as sent
@@ -139,7 +140,9 @@ async def test_a_trace_split_over_three_exports_equals_one_export(
     assert await summary(db, split) == expected
 
 
-async def test_replayed_request_creates_no_duplicates(service: RunningService, db: asyncpg.Connection) -> None:
+async def test_replayed_request_creates_no_duplicates(
+    service: RunningService, db: asyncpg.Connection
+) -> None:
     trace_id = b"\x33" * 16
     request = trace_request(llm_trace(trace_id))
     root = request.resource_spans[0].scope_spans[0].spans[0]
@@ -174,7 +177,8 @@ async def test_bad_spans_are_rejected_and_the_rest_stored(
     response = await export(service.grpc_port, "traces", request)
     assert response.partial_success.rejected_spans == 1
     assert "span 'bad id': span_id must be 8 non-zero bytes, got 4" in response.partial_success.error_message
-    names = await db.fetch("SELECT name FROM trace_spans WHERE trace_id = $1::uuid ORDER BY name", trace_id.hex())
+    names = await db.fetch(
+        "SELECT name FROM trace_spans WHERE trace_id = $1::uuid ORDER BY name", trace_id.hex())
     assert [r["name"] for r in names] == ["good", "good too"]
 
 

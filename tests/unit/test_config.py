@@ -45,9 +45,12 @@ def test_database_url_falls_back_to_plain_database_url_env() -> None:
         ({"queue_size": "0"}, {}, "invalid flag for --queue-size: must be at least 1, got 0"),
         ({"writers": "two"}, {}, "invalid flag for --writers: expected an integer, got 'two'"),
         ({}, {"OBSERVATORY_GRPC_LISTEN": "4317"},
-         "invalid environment variable OBSERVATORY_GRPC_LISTEN for --grpc-listen: expected HOST:PORT, got '4317'"),
-        ({"http_listen": "h:99999"}, {}, "invalid flag for --http-listen: port must be between 0 and 65535, got 99999"),
-        ({"flush_interval": "soon"}, {}, "invalid flag for --flush-interval: expected a duration such as 200ms, 5s or 1m, got 'soon'"),
+         "invalid environment variable OBSERVATORY_GRPC_LISTEN for --grpc-listen: "
+         "expected HOST:PORT, got '4317'"),
+        ({"http_listen": "h:99999"}, {},
+         "invalid flag for --http-listen: port must be between 0 and 65535, got 99999"),
+        ({"flush_interval": "soon"}, {},
+         "invalid flag for --flush-interval: expected a duration such as 200ms, 5s or 1m, got 'soon'"),
         ({"log_format": "xml"}, {}, "invalid flag for --log-format: must be one of json, logfmt, got 'xml'"),
         ({"migrate": "maybe"}, {}, "invalid flag for --migrate: expected true or false, got 'maybe'"),
         ({"batch_size": "10", "queue_size": "5"}, {}, "invalid --batch-size: 10 exceeds --queue-size 5"),
@@ -73,7 +76,9 @@ def test_secrets_are_masked() -> None:
     assert settings.masked()["database-url"] == "postgresql://app:***@db/obs"
 
 
-def test_cli_print_config_and_exit_codes(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+def test_cli_print_config_and_exit_codes(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("OBSERVATORY_DATABASE_URL", "postgresql://app:s3cret@db/obs")
     assert main(["serve", "--print-config", "--queue-size", "50000", "--no-migrate"]) == 0
     out = capsys.readouterr().out

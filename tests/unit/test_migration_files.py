@@ -5,7 +5,12 @@ from pathlib import Path
 
 import pytest
 
-from observatory_ingest.store.migrate import MigrationError, default_migrations_dir, discover, lock_id
+from observatory_ingest.store.migrate import (
+    MigrationError,
+    default_migrations_dir,
+    discover,
+    lock_id,
+)
 
 
 def test_discovers_001_to_006_with_sqlx_descriptions_and_both_directions() -> None:

@@ -7,8 +7,8 @@ import logging
 from typing import Any
 
 import grpc
+from grpc_health.v1 import _async as health_aio
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from grpc_health.v1.health import aio as health_aio
 from grpc_status import rpc_status as grpc_rpc_status
 
 from observatory_ingest.config import ListenAddress
@@ -55,13 +55,14 @@ class GrpcReceiver:
             self.server.add_generic_rpc_handlers((handler,))
         self.health_servicer = health_aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self.health_servicer, self.server)
-        self.port = self.server.add_insecure_port(str(listen))
+        self.port: int = self.server.add_insecure_port(str(listen))
         self.listen = ListenAddress(listen.host, self.port)
         self._health_updates: set[asyncio.Task[Any]] = set()
         health.watch(self._on_readiness)
 
     def _on_readiness(self, ready: bool) -> None:
-        status = health_pb2.HealthCheckResponse.SERVING if ready else health_pb2.HealthCheckResponse.NOT_SERVING
+        serving = health_pb2.HealthCheckResponse
+        status = serving.SERVING if ready else serving.NOT_SERVING
         task = asyncio.get_running_loop().create_task(self._set_health(status))
         self._health_updates.add(task)
         task.add_done_callback(self._health_updates.discard)

@@ -41,7 +41,8 @@ async def verify(connection: asyncpg.Connection, migrations: Sequence[Migration]
     relations = {
         row["relname"]: row["relkind"]
         for row in await connection.fetch(
-            "SELECT relname, relkind::text AS relkind FROM pg_class WHERE relnamespace = current_schema()::regnamespace"
+            "SELECT relname, relkind::text AS relkind FROM pg_class "
+            "WHERE relnamespace = current_schema()::regnamespace"
         )
     }
     for table in promised_names(migrations, "TABLE"):

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import asyncpg
+from asyncpg import Record
+from asyncpg.pool import PoolConnectionProxy
 
 from observatory_ingest.pipeline.queue import Pending
 from observatory_ingest.store.signals import SIGNALS, SignalSchema
@@ -23,7 +25,9 @@ async def prepare_connection(connection: asyncpg.Connection) -> None:
 
 
 async def write_batch(
-    connection: asyncpg.Connection, schema: SignalSchema, batch: Sequence[Pending]
+    connection: asyncpg.Connection | PoolConnectionProxy[Record],
+    schema: SignalSchema,
+    batch: Sequence[Pending],
 ) -> None:
     async with connection.transaction():
         for staged in schema.staged:
