@@ -33,15 +33,32 @@ def key_values(mapping: dict[str, Any]) -> list[KeyValue]:
     return [KeyValue(key=k, value=any_value(v)) for k, v in mapping.items()]
 
 
-def span(trace_id: bytes, span_id: bytes, name: str = "op", parent: bytes = b"",
-         start: int = 1_700_000_000_000_000_000, duration_ns: int = 1_000_000, **fields: Any) -> Span:
-    return Span(trace_id=trace_id, span_id=span_id, parent_span_id=parent, name=name,
-                start_time_unix_nano=start, end_time_unix_nano=start + duration_ns, **fields)
+def span(
+    trace_id: bytes,
+    span_id: bytes,
+    name: str = "op",
+    parent: bytes = b"",
+    start: int = 1_700_000_000_000_000_000,
+    duration_ns: int = 1_000_000,
+    **fields: Any,
+) -> Span:
+    return Span(
+        trace_id=trace_id,
+        span_id=span_id,
+        parent_span_id=parent,
+        name=name,
+        start_time_unix_nano=start,
+        end_time_unix_nano=start + duration_ns,
+        **fields,
+    )
 
 
-def trace_request(spans: list[Span], service: str | None = "svc",
-                  resource: dict[str, Any] | None = None, scope: tuple[str, str] = ("lib", "1.0")
-                  ) -> ExportTraceServiceRequest:
+def trace_request(
+    spans: list[Span],
+    service: str | None = "svc",
+    resource: dict[str, Any] | None = None,
+    scope: tuple[str, str] = ("lib", "1.0"),
+) -> ExportTraceServiceRequest:
     attributes = dict(resource or {})
     if service is not None:
         attributes["service.name"] = service

@@ -49,8 +49,10 @@ async def migrate_to_latest(dsn: str) -> None:
         async with Migrator(connection, discover(default_migrations_dir())) as migrator:
             applied = await migrator.up()
         for migration in applied:
-            log.info("migration applied", extra={"version": migration.version,
-                                                 "description": migration.description})
+            log.info(
+                "migration applied",
+                extra={"version": migration.version, "description": migration.description},
+            )
     finally:
         await connection.close()
 
@@ -81,9 +83,7 @@ async def running_service(settings: Settings) -> AsyncIterator[RunningService]:
             log.info("backend", extra={"backend": backend, "version": __version__})
             health.update(database_reachable=True)
 
-        pool = await stack.enter_async_context(
-            writer_pool(dsn, size=settings.writers * len(SIGNALS) + 1)
-        )
+        pool = await stack.enter_async_context(writer_pool(dsn, size=settings.writers * len(SIGNALS) + 1))
         policy = BatchPolicy(settings.batch_size, settings.flush_interval, settings.ack_timeout)
         pipelines = {
             name: SignalPipeline(signal.schema, BoundedQueue(settings.queue_size), pool, policy, health)
@@ -97,8 +97,9 @@ async def running_service(settings: Settings) -> AsyncIterator[RunningService]:
         stack.push_async_callback(drain, pipelines, writers, settings.shutdown_timeout)
         await stack.enter_async_context(probing(pool, health))
 
-        grpc_receiver = GrpcReceiver(settings.grpc_listen, Ingestor(pipelines), health,
-                                     settings.max_recv_msg_size)
+        grpc_receiver = GrpcReceiver(
+            settings.grpc_listen, Ingestor(pipelines), health, settings.max_recv_msg_size
+        )
         await grpc_receiver.start()
         # Callbacks run last-in first-out: receivers stop before the queues drain.
         stack.push_async_callback(grpc_receiver.stop, settings.shutdown_timeout)
@@ -133,4 +134,3 @@ async def serve(settings: Settings) -> int:
         log.info("shutting down")
     log.info("stopped")
     return 0
-

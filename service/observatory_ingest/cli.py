@@ -21,11 +21,16 @@ def add_options(parser: argparse.ArgumentParser, default: Any) -> None:
     group.add_argument("--config", type=Path, default=default, help="TOML file of options")
     for option in OPTIONS:
         if option.name == "migrate":
-            group.add_argument("--migrate", action=argparse.BooleanOptionalAction, default=default,
-                               help=option.help)
+            group.add_argument(
+                "--migrate", action=argparse.BooleanOptionalAction, default=default, help=option.help
+            )
             continue
-        group.add_argument(f"--{option.name}", default=default, metavar=option.name.upper().replace("-", "_"),
-                           help=f"{option.help} (env {option.env_name}; default {option.default})")
+        group.add_argument(
+            f"--{option.name}",
+            default=default,
+            metavar=option.name.upper().replace("-", "_"),
+            help=f"{option.help} (env {option.env_name}; default {option.default})",
+        )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -36,8 +41,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     serve = commands.add_parser("serve", help="run the service")
     add_options(serve, argparse.SUPPRESS)
-    serve.add_argument("--print-config", action="store_true",
-                       help="print the effective configuration (secrets masked) and exit")
+    serve.add_argument(
+        "--print-config",
+        action="store_true",
+        help="print the effective configuration (secrets masked) and exit",
+    )
 
     migrate = commands.add_parser("migrate", help="apply, revert, inspect or verify migrations")
     actions = migrate.add_subparsers(dest="action", required=True)

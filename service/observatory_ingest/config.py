@@ -124,9 +124,14 @@ class Option:
 
 
 OPTIONS: tuple[Option, ...] = (
-    Option("database-url", str, None,
-           "PostgreSQL DSN (env OBSERVATORY_DATABASE_URL, then DATABASE_URL); "
-           "unset: embedded PostgreSQL under --data-dir", secret=True),
+    Option(
+        "database-url",
+        str,
+        None,
+        "PostgreSQL DSN (env OBSERVATORY_DATABASE_URL, then DATABASE_URL); "
+        "unset: embedded PostgreSQL under --data-dir",
+        secret=True,
+    ),
     Option("data-dir", Path, None, "Where the embedded PostgreSQL keeps its data"),
     Option("grpc-listen", parse_listen, "0.0.0.0:4317", "OTLP/gRPC listen address"),
     Option("http-listen", parse_listen, "0.0.0.0:4318", "OTLP/HTTP listen address"),
@@ -137,8 +142,12 @@ OPTIONS: tuple[Option, ...] = (
     Option("flush-interval", parse_duration, "200ms", "Longest wait to fill a batch"),
     Option("writers", positive_int, "2", "Writer tasks (database connections) per signal"),
     Option("max-recv-msg-size", parse_size, "64MiB", "Largest accepted request"),
-    Option("ack-timeout", parse_duration, "10s",
-           "Longest an Export waits for its commit before answering UNAVAILABLE"),
+    Option(
+        "ack-timeout",
+        parse_duration,
+        "10s",
+        "Longest an Export waits for its commit before answering UNAVAILABLE",
+    ),
     Option("shutdown-timeout", parse_duration, "30s", "Time to drain queues on SIGTERM"),
     Option("log-level", choice("debug", "info", "warning", "error"), "info", "Log level"),
     Option("log-format", choice("json", "logfmt"), "logfmt", "Log line format"),

@@ -6,11 +6,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from opentelemetry.proto.collector.logs.v1 import logs_service_pb2
+from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
 
 from observatory_ingest.convert.common import Converted
+from observatory_ingest.convert.logs import convert_logs
+from observatory_ingest.convert.metrics import convert_metrics
 from observatory_ingest.convert.traces import convert_traces
-from observatory_ingest.store.signals import TRACES, SignalSchema
+from observatory_ingest.store.signals import LOGS, METRICS, TRACES, SignalSchema
 
 
 @dataclass(frozen=True)
@@ -40,4 +44,26 @@ TRACES_SIGNAL = Signal(
     schema=TRACES,
 )
 
-SIGNALS: dict[str, Signal] = {signal.name: signal for signal in (TRACES_SIGNAL,)}
+METRICS_SIGNAL = Signal(
+    name="metrics",
+    grpc_service="opentelemetry.proto.collector.metrics.v1.MetricsService",
+    request_type=metrics_service_pb2.ExportMetricsServiceRequest,
+    response_type=metrics_service_pb2.ExportMetricsServiceResponse,
+    partial_success_type=metrics_service_pb2.ExportMetricsPartialSuccess,
+    rejected_field="rejected_data_points",
+    convert=convert_metrics,
+    schema=METRICS,
+)
+
+LOGS_SIGNAL = Signal(
+    name="logs",
+    grpc_service="opentelemetry.proto.collector.logs.v1.LogsService",
+    request_type=logs_service_pb2.ExportLogsServiceRequest,
+    response_type=logs_service_pb2.ExportLogsServiceResponse,
+    partial_success_type=logs_service_pb2.ExportLogsPartialSuccess,
+    rejected_field="rejected_log_records",
+    convert=convert_logs,
+    schema=LOGS,
+)
+
+SIGNALS: dict[str, Signal] = {s.name: s for s in (TRACES_SIGNAL, METRICS_SIGNAL, LOGS_SIGNAL)}

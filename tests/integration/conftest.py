@@ -21,9 +21,7 @@ from observatory_ingest.app import RunningService, running_service
 from observatory_ingest.config import Settings, load_settings
 from observatory_ingest.store.migrate import Migrator, default_migrations_dir, discover
 
-SERVER_DSN = os.environ.get(
-    "OBSERVATORY_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
-)
+SERVER_DSN = os.environ.get("OBSERVATORY_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 
 
 def dsn_for(database: str) -> str:

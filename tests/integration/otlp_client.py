@@ -16,8 +16,9 @@ async def export(port: int, signal: str, payload: bytes | Any, timeout: float = 
     kind = SIGNALS[signal]
     body = payload if isinstance(payload, bytes) else payload.SerializeToString()
     async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
-        call = channel.unary_unary(kind.grpc_method, request_serializer=None,
-                                   response_deserializer=kind.response_type.FromString)
+        call = channel.unary_unary(
+            kind.grpc_method, request_serializer=None, response_deserializer=kind.response_type.FromString
+        )
         return await call(body, timeout=timeout)
 
 

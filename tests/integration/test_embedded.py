@@ -23,15 +23,29 @@ DSN = re.compile(r'msg="embedded postgresql started" dsn="?([^"\s]+)')
 
 class ServeProcess:
     def __init__(self, data_dir: Path, log_path: Path) -> None:
-        environ = {k: v for k, v in os.environ.items()
-                   if k not in ("DATABASE_URL", "OBSERVATORY_DATABASE_URL")}
+        environ = {
+            k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "OBSERVATORY_DATABASE_URL")
+        }
         self.log_path = log_path
         self.log = log_path.open("w")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "observatory_ingest", "serve", "--data-dir", str(data_dir),
-             "--grpc-listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0",
-             "--metrics-listen", "127.0.0.1:0"],
-            stdout=self.log, stderr=subprocess.STDOUT, env=environ,
+            [
+                sys.executable,
+                "-m",
+                "observatory_ingest",
+                "serve",
+                "--data-dir",
+                str(data_dir),
+                "--grpc-listen",
+                "127.0.0.1:0",
+                "--http-listen",
+                "127.0.0.1:0",
+                "--metrics-listen",
+                "127.0.0.1:0",
+            ],
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            env=environ,
         )
 
     def wait_for(self, pattern: re.Pattern[str], timeout: float = 90) -> re.Match[str]:

@@ -74,11 +74,19 @@ async def snapshot(connection: asyncpg.Connection) -> dict[str, Any]:
     }
     result = {name: [tuple(row) for row in await connection.fetch(sql)] for name, sql in queries.items()}
     if await connection.fetchval("SELECT count(*) FROM pg_extension WHERE extname = 'timescaledb'"):
-        result["jobs"] = [tuple(row) for row in await connection.fetch(
-            "SELECT proc_name, coalesce(hypertable_name, '') FROM timescaledb_information.jobs "
-            "WHERE job_id >= 1000 ORDER BY 1, 2")]
-        result["hypertables"] = [tuple(row) for row in await connection.fetch(
-            "SELECT hypertable_name FROM timescaledb_information.hypertables ORDER BY 1")]
+        result["jobs"] = [
+            tuple(row)
+            for row in await connection.fetch(
+                "SELECT proc_name, coalesce(hypertable_name, '') FROM timescaledb_information.jobs "
+                "WHERE job_id >= 1000 ORDER BY 1, 2"
+            )
+        ]
+        result["hypertables"] = [
+            tuple(row)
+            for row in await connection.fetch(
+                "SELECT hypertable_name FROM timescaledb_information.hypertables ORDER BY 1"
+            )
+        ]
     return result
 
 
@@ -104,8 +112,12 @@ async def test_up_gives_exactly_the_specified_columns(conn: asyncpg.Connection) 
 
 async def test_up_creates_seed_indexes_primary_keys_and_rollups(conn: asyncpg.Connection) -> None:
     await migrate_up(conn)
-    indexes = {row["indexname"]: row["tablename"] for row in await conn.fetch(
-        "SELECT indexname, tablename FROM pg_indexes WHERE schemaname = current_schema()")}
+    indexes = {
+        row["indexname"]: row["tablename"]
+        for row in await conn.fetch(
+            "SELECT indexname, tablename FROM pg_indexes WHERE schemaname = current_schema()"
+        )
+    }
     for index, table in SEED_INDEXES.items():
         assert indexes.get(index) == table, index
     fts = await conn.fetchval("SELECT indexdef FROM pg_indexes WHERE indexname = 'idx_logs_body_fts'")
@@ -114,19 +126,42 @@ async def test_up_creates_seed_indexes_primary_keys_and_rollups(conn: asyncpg.Co
         key = await conn.fetchval(
             "SELECT array_agg(a.attname ORDER BY array_position(i.indkey::int2[], a.attnum)) "
             "FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey) "
-            "WHERE i.indrelid = $1::regclass AND i.indisprimary", table)
+            "WHERE i.indrelid = $1::regclass AND i.indisprimary",
+            table,
+        )
         assert key == columns, table
     for view in ("llm_metrics_1min", "llm_metrics_1hour", "llm_error_summary"):
-        columns = [r["attname"] for r in await conn.fetch(
-            "SELECT attname FROM pg_attribute WHERE attrelid = $1::regclass AND attnum > 0 ORDER BY attnum",
-            view)]
-        expected = ROLLUP_COLUMNS if view != "llm_error_summary" else [
-            "bucket", "project_id", "provider", "model", "service_name", "error_message",
-            "error_count", "first_seen", "last_seen"]
+        columns = [
+            r["attname"]
+            for r in await conn.fetch(
+                "SELECT attname FROM pg_attribute WHERE attrelid = $1::regclass AND attnum > 0 "
+                "ORDER BY attnum",
+                view,
+            )
+        ]
+        expected = (
+            ROLLUP_COLUMNS
+            if view != "llm_error_summary"
+            else [
+                "bucket",
+                "project_id",
+                "provider",
+                "model",
+                "service_name",
+                "error_message",
+                "error_count",
+                "first_seen",
+                "last_seen",
+            ]
+        )
         assert columns == expected, view
-    daily = [r["attname"] for r in await conn.fetch(
-        "SELECT attname FROM pg_attribute WHERE attrelid = 'llm_metrics_1day'::regclass AND attnum > 0 "
-        "ORDER BY attnum")]
+    daily = [
+        r["attname"]
+        for r in await conn.fetch(
+            "SELECT attname FROM pg_attribute WHERE attrelid = 'llm_metrics_1day'::regclass AND attnum > 0 "
+            "ORDER BY attnum"
+        )
+    ]
     assert daily == [*ROLLUP_COLUMNS, "distinct_users", "distinct_sessions"]
     assert await conn.fetchval("SELECT name FROM projects") == "default"
     assert await conn.fetchval("SELECT count(*) FROM model_pricing") >= 30
@@ -176,10 +211,16 @@ async def test_bookkeeping_matches_sqlx(conn: asyncpg.Connection) -> None:
     assert rows[0]["description"] == "initial schema"
     columns = await conn.fetch(
         "SELECT attname, format_type(atttypid, atttypmod) AS type FROM pg_attribute "
-        "WHERE attrelid = '_sqlx_migrations'::regclass AND attnum > 0 ORDER BY attnum")
+        "WHERE attrelid = '_sqlx_migrations'::regclass AND attnum > 0 ORDER BY attnum"
+    )
     assert [(c["attname"], c["type"]) for c in columns] == [
-        ("version", "bigint"), ("description", "text"), ("installed_on", "timestamp with time zone"),
-        ("success", "boolean"), ("checksum", "bytea"), ("execution_time", "bigint")]
+        ("version", "bigint"),
+        ("description", "text"),
+        ("installed_on", "timestamp with time zone"),
+        ("success", "boolean"),
+        ("checksum", "bytea"),
+        ("execution_time", "bigint"),
+    ]
 
 
 async def test_a_tampered_applied_migration_is_refused(conn: asyncpg.Connection, tmp_path: Path) -> None:
@@ -219,8 +260,7 @@ async def test_a_failing_migration_rolls_back_whole(conn: asyncpg.Connection, tm
 async def test_no_transaction_directive_is_honoured(conn: asyncpg.Connection, tmp_path: Path) -> None:
     (tmp_path / "001_table.up.sql").write_text("CREATE TABLE t (id int);")
     # CREATE INDEX CONCURRENTLY cannot run inside a transaction block.
-    (tmp_path / "002_index.up.sql").write_text(
-        "-- no-transaction\nCREATE INDEX CONCURRENTLY t_id ON t (id);")
+    (tmp_path / "002_index.up.sql").write_text("-- no-transaction\nCREATE INDEX CONCURRENTLY t_id ON t (id);")
     async with Migrator(conn, discover(tmp_path)) as migrator:
         assert [m.version for m in await migrator.up()] == [1, 2]
     assert await conn.fetchval("SELECT success FROM _sqlx_migrations WHERE version = 2") is True
@@ -247,9 +287,14 @@ async def test_verify_passes_and_notices_a_missing_object(conn: asyncpg.Connecti
     names = {c.what for c in checks}
     assert "index idx_logs_body_fts" in names
     if backend == "timescaledb":
-        assert {"hypertable trace_spans by start_time", "continuous aggregate llm_metrics_1day",
-                "refresh policy llm_metrics_1min", "retention policy llm_metrics_1day",
-                "columnstore policy logs", "job observatory_trim_traces"} <= names
+        assert {
+            "hypertable trace_spans by start_time",
+            "continuous aggregate llm_metrics_1day",
+            "refresh policy llm_metrics_1min",
+            "retention policy llm_metrics_1day",
+            "columnstore policy logs",
+            "job observatory_trim_traces",
+        } <= names
     await conn.execute("DROP INDEX idx_logs_severity")
     failed = [c.what for c in await verify(conn, MIGRATIONS) if not c.ok]
     assert failed == ["index idx_logs_severity"]
@@ -272,16 +317,19 @@ async def test_rollups_match_raw_rows_after_refresh(conn: asyncpg.Connection, ba
     raw = await conn.fetchrow(
         "SELECT count(*) AS requests, sum(prompt_tokens) AS prompt, sum(completion_tokens) AS completion, "
         "sum(total_cost_usd) AS cost, count(*) FILTER (WHERE status_code = 'error') AS errors "
-        "FROM llm_traces")
+        "FROM llm_traces"
+    )
     for view in ("llm_metrics_1min", "llm_metrics_1hour", "llm_metrics_1day"):
         rolled = await conn.fetchrow(
             f"SELECT sum(request_count) AS requests, sum(prompt_tokens) AS prompt, "
             f"sum(completion_tokens) AS completion, sum(total_cost_usd) AS cost, "
-            f"sum(error_count) AS errors FROM {view}")
+            f"sum(error_count) AS errors FROM {view}"
+        )
         assert dict(rolled) == dict(raw), view
     assert await conn.fetchval("SELECT sum(error_count) FROM llm_error_summary") == raw["errors"]
     if backend == "timescaledb":
         materialized = await conn.fetchval(
             "SELECT count(*) FROM timescaledb_information.continuous_aggregates ca "
-            "WHERE ca.view_name = 'llm_metrics_1hour'")
+            "WHERE ca.view_name = 'llm_metrics_1hour'"
+        )
         assert materialized == 1

@@ -37,8 +37,16 @@ async def flush(provider: TracerProvider) -> None:
 async def test_sdk_spans_land_field_by_field(service: RunningService, db: asyncpg.Connection) -> None:
     provider = sdk_provider(service.grpc_port, "chat-api", compression=grpc.Compression.Gzip)
     tracer = provider.get_tracer("chat.instrumentation", "2.1.0")
-    attributes = {"s": "text", "b": True, "i": 42, "f": 1.5, "ls": ["a", "b"], "lb": [True, False],
-                  "li": [1, 2, 3], "lf": [0.5, 0.25]}
+    attributes = {
+        "s": "text",
+        "b": True,
+        "i": 42,
+        "f": 1.5,
+        "ls": ["a", "b"],
+        "lb": [True, False],
+        "li": [1, 2, 3],
+        "lf": [0.5, 0.25],
+    }
     with tracer.start_as_current_span("request", kind=SpanKind.SERVER, attributes=attributes) as root:
         root.add_event("cache.miss", {"key": "k1", "size": 10})
         kinds = [SpanKind.INTERNAL, SpanKind.CLIENT, SpanKind.PRODUCER, SpanKind.CONSUMER]
@@ -52,10 +60,17 @@ async def test_sdk_spans_land_field_by_field(service: RunningService, db: asyncp
     await flush(provider)
 
     trace_hex = f"{root_context.trace_id:032x}"
-    rows = {r["name"]: r for r in await db.fetch(
-        "SELECT * FROM trace_spans WHERE trace_id = $1::uuid", trace_hex)}
-    assert set(rows) == {"request", "child-internal", "child-client", "child-producer",
-                         "child-consumer", "failing"}
+    rows = {
+        r["name"]: r for r in await db.fetch("SELECT * FROM trace_spans WHERE trace_id = $1::uuid", trace_hex)
+    }
+    assert set(rows) == {
+        "request",
+        "child-internal",
+        "child-client",
+        "child-producer",
+        "child-consumer",
+        "failing",
+    }
     request = rows["request"]
     assert request["span_id"] == f"{root_context.span_id:016x}"
     assert request["parent_span_id"] is None
@@ -74,7 +89,11 @@ async def test_sdk_spans_land_field_by_field(service: RunningService, db: asyncp
     assert (event["name"], event["attributes"]) == ("cache.miss", {"key": "k1", "size": 10})
     assert request["flags"] & 0x100  # the SDK's "parent is local" bit, kept as sent
     assert {rows[f"child-{k.name.lower()}"]["kind"] for k in kinds} == {
-        "internal", "client", "producer", "consumer"}
+        "internal",
+        "client",
+        "producer",
+        "consumer",
+    }
     assert all(rows[n]["parent_span_id"] == request["span_id"] for n in rows if n != "request")
     failing = rows["failing"]
     assert (failing["status"], failing["status_message"]) == ("error", "upstream timeout")
@@ -101,25 +120,60 @@ async def test_sdk_spans_land_field_by_field(service: RunningService, db: asyncp
 def llm_trace(trace_id: bytes) -> list[Any]:
     """A root, two children (one failing) and a grandchild, in fixed times."""
     t0 = 1_800_000_000_000_000_000
-    root = span(trace_id, b"\x00" * 7 + b"\x01", "POST /chat", start=t0, duration_ns=900_000_000,
-                attributes=key_values({"route": "/chat"}))
-    retrieval = span(trace_id, b"\x00" * 7 + b"\x02", "retrieve", parent=root.span_id,
-                     start=t0 + 1_000_000, duration_ns=50_000_000)
-    llm = span(trace_id, b"\x00" * 7 + b"\x03", "chat gpt-4o", parent=root.span_id,
-               start=t0 + 60_000_000, duration_ns=800_000_000)
+    root = span(
+        trace_id,
+        b"\x00" * 7 + b"\x01",
+        "POST /chat",
+        start=t0,
+        duration_ns=900_000_000,
+        attributes=key_values({"route": "/chat"}),
+    )
+    retrieval = span(
+        trace_id,
+        b"\x00" * 7 + b"\x02",
+        "retrieve",
+        parent=root.span_id,
+        start=t0 + 1_000_000,
+        duration_ns=50_000_000,
+    )
+    llm = span(
+        trace_id,
+        b"\x00" * 7 + b"\x03",
+        "chat gpt-4o",
+        parent=root.span_id,
+        start=t0 + 60_000_000,
+        duration_ns=800_000_000,
+    )
     llm.status.code, llm.status.message = 2, "rate limited"
-    tool = span(trace_id, b"\x00" * 7 + b"\x04", "tool", parent=llm.span_id,
-                start=t0 + 100_000_000, duration_ns=1_000_000_000)  # ends after the root
+    tool = span(
+        trace_id,
+        b"\x00" * 7 + b"\x04",
+        "tool",
+        parent=llm.span_id,
+        start=t0 + 100_000_000,
+        duration_ns=1_000_000_000,
+    )  # ends after the root
     return [root, retrieval, llm, tool]
 
 
-SUMMARY_COLUMNS = ("service_name", "start_time", "end_time", "duration_us", "status",
-                   "status_message", "root_span_name", "attributes", "resource_attributes", "span_count")
+SUMMARY_COLUMNS = (
+    "service_name",
+    "start_time",
+    "end_time",
+    "duration_us",
+    "status",
+    "status_message",
+    "root_span_name",
+    "attributes",
+    "resource_attributes",
+    "span_count",
+)
 
 
 async def summary(db: asyncpg.Connection, trace_id: bytes) -> dict[str, Any]:
-    row = await db.fetchrow(f"SELECT {', '.join(SUMMARY_COLUMNS)} FROM traces WHERE trace_id = $1",
-                            trace_id.hex())
+    row = await db.fetchrow(
+        f"SELECT {', '.join(SUMMARY_COLUMNS)} FROM traces WHERE trace_id = $1", trace_id.hex()
+    )
     return dict(row)
 
 
@@ -172,13 +226,19 @@ async def test_bad_spans_are_rejected_and_the_rest_stored(
     service: RunningService, db: asyncpg.Connection
 ) -> None:
     trace_id = b"\x55" * 16
-    request = trace_request([span(trace_id, b"\x01" * 8, "good"), span(trace_id, b"\x02" * 4, "bad id"),
-                             span(trace_id, b"\x03" * 8, "good too")])
+    request = trace_request(
+        [
+            span(trace_id, b"\x01" * 8, "good"),
+            span(trace_id, b"\x02" * 4, "bad id"),
+            span(trace_id, b"\x03" * 8, "good too"),
+        ]
+    )
     response = await export(service.grpc_port, "traces", request)
     assert response.partial_success.rejected_spans == 1
     assert "span 'bad id': span_id must be 8 non-zero bytes, got 4" in response.partial_success.error_message
     names = await db.fetch(
-        "SELECT name FROM trace_spans WHERE trace_id = $1::uuid ORDER BY name", trace_id.hex())
+        "SELECT name FROM trace_spans WHERE trace_id = $1::uuid ORDER BY name", trace_id.hex()
+    )
     assert [r["name"] for r in names] == ["good", "good too"]
 
 
@@ -200,9 +260,12 @@ async def test_requests_above_grpc_default_4mib_are_accepted(
     trace_id = b"\x66" * 16
     big = span(trace_id, b"\x01" * 8, attributes=key_values({"blob": "x" * (5 * 1024 * 1024)}))
     await export(service.grpc_port, "traces", trace_request([big]))
-    assert await db.fetchval(
-        "SELECT length(attributes->>'blob') FROM trace_spans WHERE trace_id = $1::uuid", trace_id.hex()
-    ) == 5 * 1024 * 1024
+    assert (
+        await db.fetchval(
+            "SELECT length(attributes->>'blob') FROM trace_spans WHERE trace_id = $1::uuid", trace_id.hex()
+        )
+        == 5 * 1024 * 1024
+    )
 
 
 async def test_health_reports_serving(service: RunningService) -> None:
@@ -224,8 +287,10 @@ async def test_full_queue_answers_resource_exhausted_with_retry_info(
             transaction = blocker.transaction()
             await transaction.start()
             await blocker.execute("LOCK TABLE trace_spans IN EXCLUSIVE MODE")
-            ten = [trace_request([span(bytes([0x77, i]) * 8, bytes([1 + j]) * 8) for j in range(10)])
-                   for i in range(3)]
+            ten = [
+                trace_request([span(bytes([0x77, i]) * 8, bytes([1 + j]) * 8) for j in range(10)])
+                for i in range(3)
+            ]
             taken = asyncio.create_task(export(service.grpc_port, "traces", ten[0]))
             await asyncio.sleep(0.3)  # the writer holds request 0; the queue is empty
             queued = asyncio.create_task(export(service.grpc_port, "traces", ten[1]))
@@ -238,8 +303,9 @@ async def test_full_queue_answers_resource_exhausted_with_retry_info(
             await asyncio.gather(taken, queued)
         finally:
             await blocker.close()
-    stored = await db.fetchval("SELECT count(*) FROM trace_spans WHERE span_id = '0101010101010101' "
-                               "AND trace_id::text LIKE '77%'")
+    stored = await db.fetchval(
+        "SELECT count(*) FROM trace_spans WHERE span_id = '0101010101010101' AND trace_id::text LIKE '77%'"
+    )
     assert stored == 2  # requests 0 and 1 landed, request 2 was refused
 
 

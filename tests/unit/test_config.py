@@ -34,7 +34,9 @@ def test_flags_beat_environment_beat_file_beat_defaults(tmp_path: Path) -> None:
 
 
 def test_database_url_falls_back_to_plain_database_url_env() -> None:
-    assert load_settings({}, environ={"DATABASE_URL": "postgresql://a@b/c"}).database_url == "postgresql://a@b/c"
+    assert (
+        load_settings({}, environ={"DATABASE_URL": "postgresql://a@b/c"}).database_url == "postgresql://a@b/c"
+    )
     both = {"DATABASE_URL": "postgresql://a@b/c", "OBSERVATORY_DATABASE_URL": "postgresql://x@y/z"}
     assert load_settings({}, environ=both).database_url == "postgresql://x@y/z"
 
@@ -44,17 +46,30 @@ def test_database_url_falls_back_to_plain_database_url_env() -> None:
     [
         ({"queue_size": "0"}, {}, "invalid flag for --queue-size: must be at least 1, got 0"),
         ({"writers": "two"}, {}, "invalid flag for --writers: expected an integer, got 'two'"),
-        ({}, {"OBSERVATORY_GRPC_LISTEN": "4317"},
-         "invalid environment variable OBSERVATORY_GRPC_LISTEN for --grpc-listen: "
-         "expected HOST:PORT, got '4317'"),
-        ({"http_listen": "h:99999"}, {},
-         "invalid flag for --http-listen: port must be between 0 and 65535, got 99999"),
-        ({"flush_interval": "soon"}, {},
-         "invalid flag for --flush-interval: expected a duration such as 200ms, 5s or 1m, got 'soon'"),
+        (
+            {},
+            {"OBSERVATORY_GRPC_LISTEN": "4317"},
+            "invalid environment variable OBSERVATORY_GRPC_LISTEN for --grpc-listen: "
+            "expected HOST:PORT, got '4317'",
+        ),
+        (
+            {"http_listen": "h:99999"},
+            {},
+            "invalid flag for --http-listen: port must be between 0 and 65535, got 99999",
+        ),
+        (
+            {"flush_interval": "soon"},
+            {},
+            "invalid flag for --flush-interval: expected a duration such as 200ms, 5s or 1m, got 'soon'",
+        ),
         ({"log_format": "xml"}, {}, "invalid flag for --log-format: must be one of json, logfmt, got 'xml'"),
         ({"migrate": "maybe"}, {}, "invalid flag for --migrate: expected true or false, got 'maybe'"),
         ({"batch_size": "10", "queue_size": "5"}, {}, "invalid --batch-size: 10 exceeds --queue-size 5"),
-        ({"database_url": "mysql://x"}, {}, "invalid --database-url: must start with postgresql:// or postgres://"),
+        (
+            {"database_url": "mysql://x"},
+            {},
+            "invalid --database-url: must start with postgresql:// or postgres://",
+        ),
     ],
 )
 def test_invalid_values_name_the_option(flags: dict[str, str], environ: dict[str, str], message: str) -> None:
@@ -91,4 +106,5 @@ def test_cli_print_config_and_exit_codes(
     assert "queue-size = 70000" in capsys.readouterr().out
     assert main(["serve", "--writers", "0"]) == 2
     assert capsys.readouterr().err.strip().splitlines() == [
-        "observatory-ingest: error: invalid flag for --writers: must be at least 1, got 0"]
+        "observatory-ingest: error: invalid flag for --writers: must be at least 1, got 0"
+    ]

@@ -21,13 +21,24 @@ def rows_as_dicts(rows: list[tuple[Any, ...]], columns: tuple[str, ...]) -> list
 
 
 def test_every_span_field_lands() -> None:
-    root = span(TRACE, ROOT, "GET /chat", start=START, duration_ns=2_500_000,
-                kind=Span.SPAN_KIND_SERVER, trace_state="vendor=1", flags=0x301,
-                status=Status(code=Status.STATUS_CODE_ERROR, message="boom"),
-                attributes=key_values({"http.method": "GET", "retries": 3, "ratio": 0.5, "ok": True}),
-                dropped_attributes_count=1, dropped_events_count=2, dropped_links_count=3)
-    converted = convert_traces(trace_request([root], resource={"deployment.environment": "prod"}),
-                               DEFAULT_PROJECT_ID)
+    root = span(
+        TRACE,
+        ROOT,
+        "GET /chat",
+        start=START,
+        duration_ns=2_500_000,
+        kind=Span.SPAN_KIND_SERVER,
+        trace_state="vendor=1",
+        flags=0x301,
+        status=Status(code=Status.STATUS_CODE_ERROR, message="boom"),
+        attributes=key_values({"http.method": "GET", "retries": 3, "ratio": 0.5, "ok": True}),
+        dropped_attributes_count=1,
+        dropped_events_count=2,
+        dropped_links_count=3,
+    )
+    converted = convert_traces(
+        trace_request([root], resource={"deployment.environment": "prod"}), DEFAULT_PROJECT_ID
+    )
     assert (converted.accepted, converted.rejected) == (1, 0)
     (row,) = rows_as_dicts(converted.tables["trace_spans"], SPAN_COLUMNS)
     assert row["id"] == derived_id(bytes(16), TRACE, ROOT)
@@ -52,42 +63,73 @@ def test_every_span_field_lands() -> None:
 
 def test_every_any_value_variant_becomes_json() -> None:
     values = {
-        "s": "text", "b": False, "i": -(2**63), "d": 1.25, "bytes": b"\x00\xffbin",
-        "array": ["a", 1, 2.5, True, [1, 2]], "kv": {"nested": {"deeper": [{"x": 1}]}},
-        "empty_array": [], "empty_kv": {}, "empty": None,
+        "s": "text",
+        "b": False,
+        "i": -(2**63),
+        "d": 1.25,
+        "bytes": b"\x00\xffbin",
+        "array": ["a", 1, 2.5, True, [1, 2]],
+        "kv": {"nested": {"deeper": [{"x": 1}]}},
+        "empty_array": [],
+        "empty_kv": {},
+        "empty": None,
     }
-    converted = convert_traces(trace_request([span(TRACE, ROOT, attributes=key_values(values))]),
-                               DEFAULT_PROJECT_ID)
+    converted = convert_traces(
+        trace_request([span(TRACE, ROOT, attributes=key_values(values))]), DEFAULT_PROJECT_ID
+    )
     attributes = orjson.loads(converted.tables["trace_spans"][0][SPAN_COLUMNS.index("attributes")])
     assert attributes == {
-        "s": "text", "b": False, "i": -(2**63), "d": 1.25,
+        "s": "text",
+        "b": False,
+        "i": -(2**63),
+        "d": 1.25,
         "bytes": base64.b64encode(b"\x00\xffbin").decode(),
-        "array": ["a", 1, 2.5, True, [1, 2]], "kv": {"nested": {"deeper": [{"x": 1}]}},
-        "empty_array": [], "empty_kv": {}, "empty": None,
+        "array": ["a", 1, 2.5, True, [1, 2]],
+        "kv": {"nested": {"deeper": [{"x": 1}]}},
+        "empty_array": [],
+        "empty_kv": {},
+        "empty": None,
     }
 
 
 def test_kinds_status_codes_and_unknown_enum_numbers() -> None:
     spans = [span(TRACE, bytes([0, 0, 0, 0, 0, 0, 0, k + 1]), kind=k) for k in range(6)]
-    spans.append(span(TRACE, bytes([0, 0, 0, 0, 0, 0, 1, 0]), kind=42,
-                      status=Status(code=Status.STATUS_CODE_OK)))
-    rows = rows_as_dicts(convert_traces(trace_request(spans), DEFAULT_PROJECT_ID).tables["trace_spans"],
-                         SPAN_COLUMNS)
+    spans.append(
+        span(TRACE, bytes([0, 0, 0, 0, 0, 0, 1, 0]), kind=42, status=Status(code=Status.STATUS_CODE_OK))
+    )
+    rows = rows_as_dicts(
+        convert_traces(trace_request(spans), DEFAULT_PROJECT_ID).tables["trace_spans"], SPAN_COLUMNS
+    )
     assert [r["kind"] for r in rows] == [
-        "unspecified", "internal", "server", "client", "producer", "consumer", "unspecified"]
+        "unspecified",
+        "internal",
+        "server",
+        "client",
+        "producer",
+        "consumer",
+        "unspecified",
+    ]
     assert [r["status"] for r in rows] == ["unset"] * 6 + ["ok"]
 
 
 def test_events_go_to_the_span_and_to_their_own_rows() -> None:
     root = span(TRACE, ROOT, start=START)
-    root.events.add(time_unix_nano=START + 10, name="gen_ai.choice",
-                    attributes=key_values({"index": 0}), dropped_attributes_count=1)
+    root.events.add(
+        time_unix_nano=START + 10,
+        name="gen_ai.choice",
+        attributes=key_values({"index": 0}),
+        dropped_attributes_count=1,
+    )
     root.events.add(time_unix_nano=0, name="no time")
     converted = convert_traces(trace_request([root]), DEFAULT_PROJECT_ID)
     (span_row,) = rows_as_dicts(converted.tables["trace_spans"], SPAN_COLUMNS)
     assert orjson.loads(span_row["events"]) == [
-        {"name": "gen_ai.choice", "time_unix_nano": START + 10, "attributes": {"index": 0},
-         "dropped_attributes_count": 1},
+        {
+            "name": "gen_ai.choice",
+            "time_unix_nano": START + 10,
+            "attributes": {"index": 0},
+            "dropped_attributes_count": 1,
+        },
         {"name": "no time", "time_unix_nano": START, "attributes": {}, "dropped_attributes_count": 0},
     ]
     events = rows_as_dicts(converted.tables["trace_events"], EVENT_COLUMNS)
@@ -99,13 +141,25 @@ def test_events_go_to_the_span_and_to_their_own_rows() -> None:
 
 def test_links_keep_hex_ids_state_and_attributes() -> None:
     linked = span(TRACE, ROOT)
-    linked.links.add(trace_id=bytes(range(16)), span_id=bytes(range(8)), trace_state="a=b",
-                     attributes=key_values({"why": "retry"}), flags=1)
+    linked.links.add(
+        trace_id=bytes(range(16)),
+        span_id=bytes(range(8)),
+        trace_state="a=b",
+        attributes=key_values({"why": "retry"}),
+        flags=1,
+    )
     converted = convert_traces(trace_request([linked]), DEFAULT_PROJECT_ID)
     links = orjson.loads(converted.tables["trace_spans"][0][SPAN_COLUMNS.index("links")])
-    assert links == [{"trace_id": bytes(range(16)).hex(), "span_id": bytes(range(8)).hex(),
-                      "trace_state": "a=b", "attributes": {"why": "retry"},
-                      "dropped_attributes_count": 0, "flags": 1}]
+    assert links == [
+        {
+            "trace_id": bytes(range(16)).hex(),
+            "span_id": bytes(range(8)).hex(),
+            "trace_state": "a=b",
+            "attributes": {"why": "retry"},
+            "dropped_attributes_count": 0,
+            "flags": 1,
+        }
+    ]
 
 
 def test_ids_are_deterministic_and_depend_on_the_project() -> None:

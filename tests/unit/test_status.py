@@ -28,7 +28,10 @@ def retry_delay_seconds(error: BaseException) -> float | None:
 def test_invalid_request_is_invalid_argument_400_without_retry() -> None:
     outcome = outcome_for(InvalidRequest("cannot decode"))
     assert (outcome.grpc_code, outcome.http_status, outcome.message) == (
-        grpc.StatusCode.INVALID_ARGUMENT, 400, "cannot decode")
+        grpc.StatusCode.INVALID_ARGUMENT,
+        400,
+        "cannot decode",
+    )
     assert retry_delay_seconds(InvalidRequest("x")) is None
 
 

@@ -24,13 +24,39 @@ ZERO_TRACE_ID = bytes(16)
 ZERO_SPAN_ID = bytes(8)
 
 SPAN_COLUMNS = (
-    "id", "project_id", "trace_id", "span_id", "parent_span_id", "name", "kind", "service_name",
-    "start_time", "end_time", "duration_us", "status", "status_message", "attributes", "events",
-    "links", "resource_attributes", "scope_name", "scope_version", "trace_state", "flags",
-    "dropped_attributes_count", "dropped_events_count", "dropped_links_count",
+    "id",
+    "project_id",
+    "trace_id",
+    "span_id",
+    "parent_span_id",
+    "name",
+    "kind",
+    "service_name",
+    "start_time",
+    "end_time",
+    "duration_us",
+    "status",
+    "status_message",
+    "attributes",
+    "events",
+    "links",
+    "resource_attributes",
+    "scope_name",
+    "scope_version",
+    "trace_state",
+    "flags",
+    "dropped_attributes_count",
+    "dropped_events_count",
+    "dropped_links_count",
 )
 EVENT_COLUMNS = (
-    "id", "project_id", "span_id", "trace_id", "name", "timestamp", "attributes",
+    "id",
+    "project_id",
+    "span_id",
+    "trace_id",
+    "name",
+    "timestamp",
+    "attributes",
     "dropped_attributes_count",
 )
 
@@ -76,32 +102,55 @@ def convert_traces(request: ExportTraceServiceRequest, project_id: str) -> Conve
                 for index, event in enumerate(span.events):
                     event_time = event.time_unix_nano or span.start_time_unix_nano
                     event_attributes = attributes(event.attributes)
-                    span_events.append({
-                        "name": event.name,
-                        "time_unix_nano": event_time,
-                        "attributes": event_attributes,
-                        "dropped_attributes_count": event.dropped_attributes_count,
-                    })
-                    events.append((
-                        derived_id(project, span.trace_id, span.span_id, index.to_bytes(4, "big")),
-                        project_id, span_uuid, trace_uuid, event.name, pg_timestamp(event_time),
-                        to_json(event_attributes), event.dropped_attributes_count,
-                    ))
+                    span_events.append(
+                        {
+                            "name": event.name,
+                            "time_unix_nano": event_time,
+                            "attributes": event_attributes,
+                            "dropped_attributes_count": event.dropped_attributes_count,
+                        }
+                    )
+                    events.append(
+                        (
+                            derived_id(project, span.trace_id, span.span_id, index.to_bytes(4, "big")),
+                            project_id,
+                            span_uuid,
+                            trace_uuid,
+                            event.name,
+                            pg_timestamp(event_time),
+                            to_json(event_attributes),
+                            event.dropped_attributes_count,
+                        )
+                    )
                 end = span.end_time_unix_nano
-                spans.append((
-                    span_uuid, project_id, trace_uuid, span.span_id.hex(),
-                    span.parent_span_id.hex() or None, span.name, enum_name(SPAN_KINDS, span.kind),
-                    service, pg_timestamp(span.start_time_unix_nano),
-                    pg_timestamp(end) if end else None,
-                    (end - span.start_time_unix_nano) // 1000 if end else None,
-                    enum_name(STATUS_CODES, span.status.code), span.status.message or None,
-                    to_json(attributes(span.attributes)),
-                    to_json(span_events) if span_events else None,
-                    to_json(links(span)) if span.links else None,
-                    resource_json, scope_name, scope_version, span.trace_state or None,
-                    span.flags, span.dropped_attributes_count, span.dropped_events_count,
-                    span.dropped_links_count,
-                ))
+                spans.append(
+                    (
+                        span_uuid,
+                        project_id,
+                        trace_uuid,
+                        span.span_id.hex(),
+                        span.parent_span_id.hex() or None,
+                        span.name,
+                        enum_name(SPAN_KINDS, span.kind),
+                        service,
+                        pg_timestamp(span.start_time_unix_nano),
+                        pg_timestamp(end) if end else None,
+                        (end - span.start_time_unix_nano) // 1000 if end else None,
+                        enum_name(STATUS_CODES, span.status.code),
+                        span.status.message or None,
+                        to_json(attributes(span.attributes)),
+                        to_json(span_events) if span_events else None,
+                        to_json(links(span)) if span.links else None,
+                        resource_json,
+                        scope_name,
+                        scope_version,
+                        span.trace_state or None,
+                        span.flags,
+                        span.dropped_attributes_count,
+                        span.dropped_events_count,
+                        span.dropped_links_count,
+                    )
+                )
                 result.accepted += 1
     return result
 

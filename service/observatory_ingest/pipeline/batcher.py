@@ -94,10 +94,16 @@ class SignalPipeline:
                     return
                 self.health.update(database_reachable=False)
                 delay = backoff_delay(attempt)
-                log.warning("batch write failed; retrying", extra={
-                    "signal": self.schema.signal, "kind": failure_kind(error),
-                    "error": str(error), "attempt": attempt + 1, "retry_in_s": round(delay, 3),
-                })
+                log.warning(
+                    "batch write failed; retrying",
+                    extra={
+                        "signal": self.schema.signal,
+                        "kind": failure_kind(error),
+                        "error": str(error),
+                        "attempt": attempt + 1,
+                        "retry_in_s": round(delay, 3),
+                    },
+                )
                 attempt += 1
                 await asyncio.sleep(delay)
                 continue
@@ -110,8 +116,9 @@ class SignalPipeline:
     async def isolate(self, batch: Sequence[Pending], error: BaseException) -> None:
         """A data error sinks only the request that holds the bad row: split and retry halves."""
         if len(batch) == 1:
-            log.warning("request rejected by the database", extra={
-                "signal": self.schema.signal, "error": str(error)})
+            log.warning(
+                "request rejected by the database", extra={"signal": self.schema.signal, "error": str(error)}
+            )
             fail(batch, DataRejected(f"the database refused the data: {error}"))
             return
         middle = len(batch) // 2

@@ -35,8 +35,12 @@ def outcome_for(error: BaseException) -> Outcome:
             return Outcome(grpc.StatusCode.INVALID_ARGUMENT, 400, str(error))
         case QueueFull():
             # RESOURCE_EXHAUSTED is retryable for OTLP clients only with RetryInfo attached.
-            return Outcome(grpc.StatusCode.RESOURCE_EXHAUSTED, 429,
-                           "ingest queue is full; retry later", THROTTLE_RETRY_AFTER_S)
+            return Outcome(
+                grpc.StatusCode.RESOURCE_EXHAUSTED,
+                429,
+                "ingest queue is full; retry later",
+                THROTTLE_RETRY_AFTER_S,
+            )
         case DatabaseUnavailable() | CommitTimeout():
             return Outcome(grpc.StatusCode.UNAVAILABLE, 503, str(error), OUTAGE_RETRY_AFTER_S)
         case ShuttingDown():

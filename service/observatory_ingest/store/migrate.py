@@ -127,7 +127,10 @@ class Migrator:
         )
         return {
             row["version"]: AppliedMigration(
-                row["version"], row["description"], row["success"], bytes(row["checksum"]),
+                row["version"],
+                row["description"],
+                row["success"],
+                bytes(row["checksum"]),
                 row["execution_time"],
             )
             for row in rows
@@ -219,14 +222,18 @@ class Migrator:
                 raise MigrationError(f"{migration.up_path.name} failed: {error}") from error
         await self.connection.execute(
             "UPDATE _sqlx_migrations SET execution_time = $1 WHERE version = $2",
-            time.perf_counter_ns() - started, migration.version,
+            time.perf_counter_ns() - started,
+            migration.version,
         )
 
     async def _record(self, migration: Migration, success: bool) -> None:
         await self.connection.execute(
             "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) "
             "VALUES ($1, $2, $3, $4, -1)",
-            migration.version, migration.description, success, migration.checksum,
+            migration.version,
+            migration.description,
+            success,
+            migration.checksum,
         )
 
     async def _revert(self, migration: Migration) -> None:

@@ -23,7 +23,10 @@ PROBE_TIMEOUT_S = 2.0
 async def writer_pool(dsn: str, size: int) -> AsyncIterator[asyncpg.Pool]:
     # min_size=0: the pool opens connections on demand, so an outage at start is survivable.
     pool = await asyncpg.create_pool(
-        dsn, min_size=0, max_size=size, init=prepare_connection,
+        dsn,
+        min_size=0,
+        max_size=size,
+        init=prepare_connection,
         server_settings={"application_name": APPLICATION_NAME},
     )
     try:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from observatory_ingest.convert.logs import LOG_COLUMNS
+from observatory_ingest.convert.metrics import METRIC_COLUMNS, POINT_COLUMNS
 from observatory_ingest.convert.traces import EVENT_COLUMNS, SPAN_COLUMNS
 
 
@@ -105,4 +107,36 @@ TRACES = SignalSchema(
     merge=(MERGE_SPANS_AND_TRACES, EVENTS.insert_ignoring_duplicates("id")),
 )
 
-SIGNALS = {schema.signal: schema for schema in (TRACES,)}
+METRICS_TABLE = StagedTable("metrics", METRIC_COLUMNS)
+POINTS = StagedTable("metric_data_points", POINT_COLUMNS)
+
+# One row per (project, name, service): created on first sight, updated only when what describes
+# the metric changed. DISTINCT ON: a batch may carry the same metric many times.
+UPSERT_METRICS = f"""
+INSERT INTO metrics AS m ({", ".join(METRIC_COLUMNS)})
+SELECT DISTINCT ON (id) {", ".join(METRIC_COLUMNS)} FROM {METRICS_TABLE.staging} ORDER BY id
+ON CONFLICT (id) DO UPDATE SET
+    description = coalesce(excluded.description, m.description),
+    unit = coalesce(excluded.unit, m.unit),
+    metric_type = excluded.metric_type,
+    temporality = excluded.temporality,
+    is_monotonic = excluded.is_monotonic,
+    attributes = excluded.attributes,
+    resource_attributes = excluded.resource_attributes,
+    updated_at = now()
+WHERE (m.description, m.unit, m.metric_type, m.temporality, m.is_monotonic, m.attributes)
+      IS DISTINCT FROM (coalesce(excluded.description, m.description), coalesce(excluded.unit, m.unit),
+                        excluded.metric_type, excluded.temporality, excluded.is_monotonic,
+                        excluded.attributes)
+"""
+
+METRICS = SignalSchema(
+    signal="metrics",
+    staged=(METRICS_TABLE, POINTS),
+    merge=(UPSERT_METRICS, POINTS.insert_ignoring_duplicates("id")),
+)
+
+LOGS_TABLE = StagedTable("logs", LOG_COLUMNS)
+LOGS = SignalSchema(signal="logs", staged=(LOGS_TABLE,), merge=(LOGS_TABLE.insert_ignoring_duplicates("id"),))
+
+SIGNALS = {schema.signal: schema for schema in (TRACES, METRICS, LOGS)}

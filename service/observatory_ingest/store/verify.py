@@ -82,12 +82,14 @@ async def verify_timescaledb(connection: asyncpg.Connection) -> list[Check]:
     scheduled = {(row["proc_name"], row["view_name"] or row["hypertable_name"]) for row in jobs}
     for view in ROLLUPS:
         checks.append(Check(f"continuous aggregate {view}", view in aggregates))
-        checks.append(Check(f"refresh policy {view}",
-                            ("policy_refresh_continuous_aggregate", view) in scheduled))
+        checks.append(
+            Check(f"refresh policy {view}", ("policy_refresh_continuous_aggregate", view) in scheduled)
+        )
         checks.append(Check(f"retention policy {view}", ("policy_retention", view) in scheduled))
     for table in HYPERTABLES:
         checks.append(Check(f"retention policy {table}", ("policy_retention", table) in scheduled))
         checks.append(Check(f"columnstore policy {table}", ("policy_compression", table) in scheduled))
-    checks.append(Check("job observatory_trim_traces",
-                        any(proc == "observatory_trim_traces" for proc, _ in scheduled)))
+    checks.append(
+        Check("job observatory_trim_traces", any(proc == "observatory_trim_traces" for proc, _ in scheduled))
+    )
     return checks

@@ -16,8 +16,11 @@ async def prepare_connection(connection: asyncpg.Connection) -> None:
     """Per pooled connection: tuple codec for timestamps, staging tables for every signal."""
     # Converters produce PostgreSQL's own (microseconds since 2000,) form: no datetime objects.
     await connection.set_type_codec(
-        "timestamptz", schema="pg_catalog", encoder=lambda value: value,
-        decoder=lambda value: value, format="tuple",
+        "timestamptz",
+        schema="pg_catalog",
+        encoder=lambda value: value,
+        decoder=lambda value: value,
+        format="tuple",
     )
     for schema in SIGNALS.values():
         for staged in schema.staged:
@@ -33,8 +36,6 @@ async def write_batch(
         for staged in schema.staged:
             rows = [row for item in batch for row in item.tables.get(staged.table, ())]
             if rows:
-                await connection.copy_records_to_table(
-                    staged.staging, records=rows, columns=staged.columns
-                )
+                await connection.copy_records_to_table(staged.staging, records=rows, columns=staged.columns)
         for statement in schema.merge:
             await connection.execute(statement)

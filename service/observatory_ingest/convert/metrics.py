@@ -1,0 +1,199 @@
+"""ExportMetricsServiceRequest -> rows for metrics (one per name and service) and metric_data_points."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
+from opentelemetry.proto.metrics.v1.metrics_pb2 import (
+    ExponentialHistogramDataPoint,
+    HistogramDataPoint,
+    Metric,
+    NumberDataPoint,
+    SummaryDataPoint,
+)
+
+from observatory_ingest.convert.common import (
+    Converted,
+    Row,
+    attributes,
+    derived_id,
+    pg_timestamp,
+    project_bytes,
+    service_name,
+    to_json,
+)
+
+TEMPORALITIES = ("unspecified", "delta", "cumulative")
+NO_RECORDED_VALUE = 1  # DataPointFlags.DATA_POINT_FLAGS_NO_RECORDED_VALUE_MASK
+
+METRIC_COLUMNS = (
+    "id",
+    "project_id",
+    "name",
+    "description",
+    "unit",
+    "metric_type",
+    "temporality",
+    "is_monotonic",
+    "service_name",
+    "attributes",
+    "resource_attributes",
+)
+POINT_COLUMNS = (
+    "id",
+    "project_id",
+    "metric_id",
+    "timestamp",
+    "start_timestamp",
+    "value",
+    "count",
+    "sum",
+    "min",
+    "max",
+    "buckets",
+    "quantiles",
+    "exemplars",
+    "attributes",
+    "flags",
+)
+
+AnyPoint = NumberDataPoint | HistogramDataPoint | ExponentialHistogramDataPoint | SummaryDataPoint
+
+
+def convert_metrics(request: ExportMetricsServiceRequest, project_id: str) -> Converted:
+    metrics: dict[str, Row] = {}
+    points: list[Row] = []
+    result = Converted({"metrics": [], "metric_data_points": points})
+    project = project_bytes(project_id)
+    for resource_metrics in request.resource_metrics:
+        resource_attributes = attributes(resource_metrics.resource.attributes)
+        service = service_name(resource_attributes)
+        resource_json = to_json(resource_attributes)
+        for scope_metrics in resource_metrics.scope_metrics:
+            for metric in scope_metrics.metrics:
+                kind = metric.WhichOneof("data")
+                if kind is None:
+                    continue
+                data = getattr(metric, kind)
+                if not metric.name:
+                    for _ in data.data_points:
+                        result.reject("metric without a name")
+                    continue
+                metric_id = derived_id(project, b"metric", metric.name.encode(), b"\0", service.encode())
+                metrics.setdefault(
+                    metric_id, metric_row(metric, kind, metric_id, project_id, service, resource_json)
+                )
+                for point in data.data_points:
+                    if point.time_unix_nano == 0:
+                        result.reject(f"metric {metric.name!r}: data point without time_unix_nano")
+                        continue
+                    points.append(point_row(kind, point, project, project_id, metric_id))
+                    result.accepted += 1
+    result.tables["metrics"] = list(metrics.values())
+    return result
+
+
+def metric_row(
+    metric: Metric, kind: str, metric_id: str, project_id: str, service: str, resource_json: str
+) -> Row:
+    data = getattr(metric, kind)
+    temporality = (
+        TEMPORALITIES[data.aggregation_temporality]
+        if kind in ("sum", "histogram", "exponential_histogram")
+        and 0 <= data.aggregation_temporality < len(TEMPORALITIES)
+        else None
+    )
+    monotonic = data.is_monotonic if kind == "sum" else None
+    return (
+        metric_id,
+        project_id,
+        metric.name,
+        metric.description or None,
+        metric.unit or None,
+        kind,
+        temporality,
+        monotonic,
+        service,
+        to_json(attributes(metric.metadata)),
+        resource_json,
+    )
+
+
+def point_row(kind: str, point: Any, project: bytes, project_id: str, metric_id: str) -> Row:
+    point_attributes = to_json(attributes(point.attributes))
+    # The id covers everything that identifies a point, so a replay maps onto the same row.
+    point_id = derived_id(
+        project,
+        bytes.fromhex(metric_id),
+        point_attributes.encode(),
+        point.start_time_unix_nano.to_bytes(8, "big"),
+        point.time_unix_nano.to_bytes(8, "big"),
+    )
+    empty = bool(point.flags & NO_RECORDED_VALUE)
+    value = count = total = minimum = maximum = buckets = quantiles = None
+    if kind in ("gauge", "sum"):
+        value = None if empty else number(point)
+    elif not empty:
+        count = point.count
+        # Summary sums are plain doubles; histogram sums are optional.
+        total = point.sum if kind == "summary" or point.HasField("sum") else None
+        if kind != "summary":
+            minimum = point.min if point.HasField("min") else None
+            maximum = point.max if point.HasField("max") else None
+        if kind == "histogram":
+            buckets = to_json(
+                {"explicit_bounds": list(point.explicit_bounds), "bucket_counts": list(point.bucket_counts)}
+            )
+        elif kind == "exponential_histogram":
+            buckets = to_json(
+                {
+                    "scale": point.scale,
+                    "zero_count": point.zero_count,
+                    "zero_threshold": point.zero_threshold,
+                    "positive": exponential_side(point.positive),
+                    "negative": exponential_side(point.negative),
+                }
+            )
+        elif kind == "summary":
+            quantiles = to_json([{"quantile": q.quantile, "value": q.value} for q in point.quantile_values])
+    exemplars = to_json(exemplar_list(point)) if kind != "summary" and point.exemplars else None
+    return (
+        point_id,
+        project_id,
+        metric_id,
+        pg_timestamp(point.time_unix_nano),
+        pg_timestamp(point.start_time_unix_nano) if point.start_time_unix_nano else None,
+        value,
+        count,
+        total,
+        minimum,
+        maximum,
+        buckets,
+        quantiles,
+        exemplars,
+        point_attributes,
+        point.flags,
+    )
+
+
+def exponential_side(side: ExponentialHistogramDataPoint.Buckets) -> dict[str, Any]:
+    return {"offset": side.offset, "bucket_counts": list(side.bucket_counts)}
+
+
+def number(point: Any) -> float | int | None:
+    which = point.WhichOneof("value")
+    return None if which is None else getattr(point, which)
+
+
+def exemplar_list(point: Any) -> list[dict[str, Any]]:
+    return [
+        {
+            "value": number(exemplar),
+            "time_unix_nano": exemplar.time_unix_nano,
+            "filtered_attributes": attributes(exemplar.filtered_attributes),
+            "trace_id": exemplar.trace_id.hex() or None,
+            "span_id": exemplar.span_id.hex() or None,
+        }
+        for exemplar in point.exemplars
+    ]
