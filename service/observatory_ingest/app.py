@@ -5,19 +5,22 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import time
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 
 import asyncpg
 
-from observatory_ingest import __version__
+from observatory_ingest import __version__, metrics
 from observatory_ingest.config import Settings
 from observatory_ingest.health import Health
 from observatory_ingest.ingest import Ingestor
+from observatory_ingest.opsserver import OpsServer
 from observatory_ingest.pipeline.batcher import BatchPolicy, SignalPipeline
 from observatory_ingest.pipeline.queue import BoundedQueue
 from observatory_ingest.receiver.grpc import GrpcReceiver
+from observatory_ingest.receiver.http import HttpReceiver
 from observatory_ingest.signals import SIGNALS
 from observatory_ingest.store.backend import detect_backend
 from observatory_ingest.store.database import connect, database_dsn
@@ -36,11 +39,21 @@ class RunningService:
     health: Health
     pipelines: dict[str, SignalPipeline]
     grpc: GrpcReceiver
+    http: HttpReceiver
+    ops: OpsServer
     stopping: asyncio.Event = field(default_factory=asyncio.Event)
 
     @property
     def grpc_port(self) -> int:
         return self.grpc.port
+
+    @property
+    def http_port(self) -> int:
+        return self.http.listen.port
+
+    @property
+    def metrics_port(self) -> int:
+        return self.ops.listen.port
 
 
 async def migrate_to_latest(dsn: str) -> None:
@@ -71,6 +84,7 @@ async def running_service(settings: Settings) -> AsyncIterator[RunningService]:
     async with AsyncExitStack() as stack:
         dsn = await stack.enter_async_context(database_dsn(settings))
         health = Health()
+        health.watch(lambda ready: metrics.READY.set(1 if ready else 0))
         if settings.migrate:
             await migrate_to_latest(dsn)
         health.update(migrated=True)
@@ -94,26 +108,73 @@ async def running_service(settings: Settings) -> AsyncIterator[RunningService]:
             for name, pipeline in pipelines.items()
             for index in range(settings.writers)
         ]
-        stack.push_async_callback(drain, pipelines, writers, settings.shutdown_timeout)
+        budget = ShutdownBudget(settings.shutdown_timeout)
+        stack.push_async_callback(drain, pipelines, writers, budget)
         await stack.enter_async_context(probing(pool, health))
 
-        grpc_receiver = GrpcReceiver(
-            settings.grpc_listen, Ingestor(pipelines), health, settings.max_recv_msg_size
+        ops = OpsServer(settings.metrics_listen, health)
+        await ops.start()
+        stack.push_async_callback(ops.stop)
+
+        ingestor = Ingestor(pipelines)
+        tls = settings.tls
+        grpc_receiver = GrpcReceiver(settings.grpc_listen, ingestor, health, settings.max_recv_msg_size, tls)
+        http_receiver = HttpReceiver(
+            settings.http_listen,
+            ingestor,
+            settings.max_recv_msg_size,
+            tls.ssl_context() if tls else None,
+            settings.shutdown_timeout,
         )
         await grpc_receiver.start()
-        # Callbacks run last-in first-out: receivers stop before the queues drain.
-        stack.push_async_callback(grpc_receiver.stop, settings.shutdown_timeout)
+        await http_receiver.start()
+        # Callbacks run last-in first-out: readiness drops and new calls are refused first, then
+        # the receivers stop (letting in-flight calls finish), then the queues drain.
+        stack.push_async_callback(stop_receivers, grpc_receiver, http_receiver, budget)
+        stack.callback(budget.start)
         stack.callback(health.update, shutting_down=True)
-        yield RunningService(settings, dsn, health, pipelines, grpc_receiver)
+        log.info(
+            "listening",
+            extra={
+                "grpc": str(grpc_receiver.listen),
+                "http": str(http_receiver.listen),
+                "metrics": str(ops.listen),
+                "tls": tls is not None,
+                "mtls": bool(tls and tls.client_ca),
+            },
+        )
+        yield RunningService(settings, dsn, health, pipelines, grpc_receiver, http_receiver, ops)
+
+
+class ShutdownBudget:
+    """One --shutdown-timeout shared by every step of stopping."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.deadline: float | None = None
+
+    def start(self) -> None:
+        self.deadline = time.monotonic() + self.seconds
+
+    def remaining(self) -> float:
+        if self.deadline is None:
+            return self.seconds
+        return max(0.0, self.deadline - time.monotonic())
+
+
+async def stop_receivers(
+    grpc_receiver: GrpcReceiver, http_receiver: HttpReceiver, budget: ShutdownBudget
+) -> None:
+    await asyncio.gather(grpc_receiver.stop(budget.remaining()), http_receiver.stop())
 
 
 async def drain(
-    pipelines: dict[str, SignalPipeline], writers: list[asyncio.Task[None]], timeout: float
+    pipelines: dict[str, SignalPipeline], writers: list[asyncio.Task[None]], budget: ShutdownBudget
 ) -> None:
-    """Close the queues and let the writers commit what is left, within the timeout."""
+    """Close the queues and let the writers commit what is left, within the remaining budget."""
     for pipeline in pipelines.values():
         pipeline.queue.close()
-    _, pending = await asyncio.wait(writers, timeout=timeout)
+    _, pending = await asyncio.wait(writers, timeout=max(budget.remaining(), 0.1))
     for task in pending:
         task.cancel()
     if pending:
@@ -129,7 +190,7 @@ async def serve(settings: Settings) -> int:
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, service.stopping.set)
-        log.info("ready", extra={"grpc": str(service.grpc.listen)})
+        log.info("ready", extra={"grpc": str(service.grpc.listen), "http": str(service.http.listen)})
         await service.stopping.wait()
         log.info("shutting down")
     log.info("stopped")

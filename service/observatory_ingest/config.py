@@ -13,6 +13,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 import platformdirs
 
+from observatory_ingest.tls import TlsFiles
+
 ENV_PREFIX = "OBSERVATORY_"
 
 
@@ -136,6 +138,9 @@ OPTIONS: tuple[Option, ...] = (
     Option("grpc-listen", parse_listen, "0.0.0.0:4317", "OTLP/gRPC listen address"),
     Option("http-listen", parse_listen, "0.0.0.0:4318", "OTLP/HTTP listen address"),
     Option("metrics-listen", parse_listen, "0.0.0.0:9464", "Prometheus /metrics, /healthz, /readyz"),
+    Option("tls-cert-file", Path, None, "Server certificate (PEM) for gRPC and HTTP; enables TLS"),
+    Option("tls-key-file", Path, None, "Private key (PEM) of --tls-cert-file"),
+    Option("tls-client-ca-file", Path, None, "CA (PEM) that client certificates must chain to (mTLS)"),
     Option("migrate", parse_bool, "true", "Apply pending migrations at startup (--no-migrate)"),
     Option("queue-size", positive_int, "100000", "Rows buffered per signal before refusing"),
     Option("batch-size", positive_int, "5000", "Rows per database transaction, at most"),
@@ -162,6 +167,9 @@ class Settings:
     grpc_listen: ListenAddress
     http_listen: ListenAddress
     metrics_listen: ListenAddress
+    tls_cert_file: Path | None
+    tls_key_file: Path | None
+    tls_client_ca_file: Path | None
     migrate: bool
     queue_size: int
     batch_size: int
@@ -176,6 +184,12 @@ class Settings:
 
     def replace(self, **changes: Any) -> Settings:
         return dataclasses.replace(self, **changes)
+
+    @property
+    def tls(self) -> TlsFiles | None:
+        if self.tls_cert_file is None or self.tls_key_file is None:
+            return None
+        return TlsFiles(self.tls_cert_file, self.tls_key_file, self.tls_client_ca_file)
 
     def masked(self) -> dict[str, str]:
         """The effective configuration as text, with secrets masked."""
@@ -255,6 +269,14 @@ def read_toml(path: Path) -> dict[str, Any]:
 
 
 def check_consistency(settings: Settings) -> None:
+    if (settings.tls_cert_file is None) != (settings.tls_key_file is None):
+        raise ConfigError("invalid --tls-cert-file/--tls-key-file: give both or neither")
+    if settings.tls_client_ca_file and not settings.tls_cert_file:
+        raise ConfigError("invalid --tls-client-ca-file: needs --tls-cert-file and --tls-key-file")
+    for name in ("tls_cert_file", "tls_key_file", "tls_client_ca_file"):
+        path = getattr(settings, name)
+        if path is not None and not path.is_file():
+            raise ConfigError(f"invalid --{name.replace('_', '-')}: no such file {str(path)!r}")
     if settings.batch_size > settings.queue_size:
         raise ConfigError(
             f"invalid --batch-size: {settings.batch_size} exceeds --queue-size {settings.queue_size}"

@@ -23,3 +23,11 @@ class ShuttingDown(IngestError):
 
 class DataRejected(IngestError):
     """The database refused the rows for a data reason."""
+
+
+class PayloadTooLarge(IngestError):
+    """The request body is larger than --max-recv-msg-size (after decompression)."""
+
+
+class UnsupportedContentType(IngestError):
+    """OTLP/HTTP accepts application/x-protobuf and application/json only."""

@@ -1,36 +1,67 @@
-"""Transport-agnostic Export: decode, convert, queue, wait for commit, answer."""
+"""Transport-agnostic Export: decode, convert, queue, wait for commit, answer, and count it all."""
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from typing import Any
 
 from google.protobuf.message import DecodeError
 
+from observatory_ingest import metrics
 from observatory_ingest.errors import InvalidRequest
 from observatory_ingest.pipeline.batcher import SignalPipeline
+from observatory_ingest.receiver.status import outcome_for
 from observatory_ingest.signals import Signal
+
+
+def protobuf_decoder(signal: Signal, payload: bytes) -> Callable[[], Any]:
+    def decode() -> Any:
+        try:
+            return signal.request_type.FromString(payload)
+        except (DecodeError, ValueError) as error:
+            # ValueError: the parser's "invalid UTF-8" complaint about string fields.
+            raise InvalidRequest(f"cannot decode {signal.request_type.__name__}: {error}") from None
+
+    return decode
 
 
 class Ingestor:
     def __init__(self, pipelines: dict[str, SignalPipeline]) -> None:
         self.pipelines = pipelines
 
-    def decode(self, signal: Signal, payload: bytes) -> Any:
-        try:
-            return signal.request_type.FromString(payload)
-        except (DecodeError, ValueError) as error:
-            raise InvalidRequest(f"cannot decode {signal.request_type.__name__}: {error}") from None
-
     async def export(
-        self, signal: Signal, request: Any, project_id: str, deadline: float | None = None
+        self,
+        signal: Signal,
+        transport: str,
+        decode: Callable[[], Any],
+        project_id: str,
+        deadline: float | None = None,
     ) -> Any:
         """Store the request's items; return the OTLP response (partial success if some were
         rejected). Raises IngestError or QueueFull when nothing was stored."""
-        converted = signal.convert(request, project_id)
-        if converted.rows:
-            await self.pipelines[signal.name].submit(converted, deadline)
+        started = time.perf_counter()
+        labels = (signal.name, transport)
+        items = 0
+        try:
+            converted = signal.convert(decode(), project_id)
+            items = converted.accepted + converted.rejected
+            metrics.ITEMS_RECEIVED.labels(*labels).inc(items)
+            if converted.rows:
+                await self.pipelines[signal.name].submit(converted, deadline)
+        except Exception as error:
+            code = outcome_for(error).grpc_code.name
+            metrics.REQUESTS.labels(*labels, code).inc()
+            if items:
+                metrics.ITEMS_REFUSED.labels(*labels, code.lower()).inc(items)
+            raise
+        finally:
+            metrics.EXPORT_DURATION.labels(*labels).observe(time.perf_counter() - started)
+        metrics.REQUESTS.labels(*labels, "OK").inc()
+        metrics.ITEMS_ACCEPTED.labels(*labels).inc(converted.accepted)
         response = signal.response_type()
         if converted.rejected:
+            metrics.ITEMS_REJECTED.labels(*labels).inc(converted.rejected)
             partial = signal.partial_success_type(error_message=converted.error_message)
             setattr(partial, signal.rejected_field, converted.rejected)
             response.partial_success.CopyFrom(partial)

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import asyncpg
 
+from observatory_ingest import metrics
 from observatory_ingest.convert.common import Converted
 from observatory_ingest.errors import CommitTimeout, DatabaseUnavailable, DataRejected, ShuttingDown
 from observatory_ingest.health import Health
@@ -54,6 +55,9 @@ class SignalPipeline:
         self.pool = pool
         self.policy = policy
         self.health = health
+        self.queue_size = metrics.QUEUE_SIZE.labels(schema.signal)
+        metrics.QUEUE_CAPACITY.labels(schema.signal).set(queue.capacity)
+        self.queue_size.set(0)
 
     async def submit(self, converted: Converted, deadline: float | None = None) -> None:
         """Queue the rows and wait for their commit. Raises an IngestError (or QueueFull)."""
@@ -66,6 +70,7 @@ class SignalPipeline:
             self.queue.offer(item)
         except QueueClosed:
             raise ShuttingDown("the service is shutting down") from None
+        self.queue_size.set(self.queue.size)
         timeout = self.policy.ack_timeout if deadline is None else min(self.policy.ack_timeout, deadline)
         try:
             # shield: a caller that gives up must not cancel the write; the rows still land.
@@ -76,6 +81,7 @@ class SignalPipeline:
     async def run_writer(self) -> None:
         """Commit batches until the queue is closed and drained."""
         while batch := await self.queue.take(self.policy.batch_rows, self.policy.flush_interval):
+            self.queue_size.set(self.queue.size)
             try:
                 await self.commit(batch)
             except asyncio.CancelledError:
@@ -92,20 +98,8 @@ class SignalPipeline:
                 if is_data_error(error):
                     await self.isolate(batch, error)
                     return
-                self.health.update(database_reachable=False)
-                delay = backoff_delay(attempt)
-                log.warning(
-                    "batch write failed; retrying",
-                    extra={
-                        "signal": self.schema.signal,
-                        "kind": failure_kind(error),
-                        "error": str(error),
-                        "attempt": attempt + 1,
-                        "retry_in_s": round(delay, 3),
-                    },
-                )
+                await self.wait_before_retry(error, attempt)
                 attempt += 1
-                await asyncio.sleep(delay)
                 continue
             self.health.update(database_reachable=True)
             for item in batch:
@@ -113,9 +107,28 @@ class SignalPipeline:
                     item.done.set_result(None)
             return
 
+    async def wait_before_retry(self, error: BaseException, attempt: int) -> None:
+        self.health.update(database_reachable=False)
+        kind = failure_kind(error)
+        metrics.DATABASE_ERRORS.labels(kind).inc()
+        metrics.WRITE_RETRIES.labels(self.schema.signal, kind).inc()
+        delay = backoff_delay(attempt)
+        log.warning(
+            "batch write failed; retrying",
+            extra={
+                "signal": self.schema.signal,
+                "kind": kind,
+                "error": str(error) or type(error).__name__,
+                "attempt": attempt + 1,
+                "retry_in_s": round(delay, 3),
+            },
+        )
+        await asyncio.sleep(delay)
+
     async def isolate(self, batch: Sequence[Pending], error: BaseException) -> None:
         """A data error sinks only the request that holds the bad row: split and retry halves."""
         if len(batch) == 1:
+            metrics.ROWS_REJECTED_BY_DATABASE.labels(self.schema.signal).inc()
             log.warning(
                 "request rejected by the database", extra={"signal": self.schema.signal, "error": str(error)}
             )

@@ -14,9 +14,10 @@ from grpc_status import rpc_status as grpc_rpc_status
 from observatory_ingest.config import ListenAddress
 from observatory_ingest.convert.common import DEFAULT_PROJECT_ID
 from observatory_ingest.health import Health
-from observatory_ingest.ingest import Ingestor
+from observatory_ingest.ingest import Ingestor, protobuf_decoder
 from observatory_ingest.receiver.status import outcome_for, rpc_status
 from observatory_ingest.signals import SIGNALS, Signal
+from observatory_ingest.tls import TlsFiles
 
 log = logging.getLogger(__name__)
 
@@ -24,9 +25,13 @@ log = logging.getLogger(__name__)
 def export_handler(signal: Signal, ingestor: Ingestor) -> grpc.RpcMethodHandler:
     async def export(payload: bytes, context: grpc.aio.ServicerContext) -> bytes:
         try:
-            request = ingestor.decode(signal, payload)
-            remaining = context.time_remaining()
-            response = await ingestor.export(signal, request, DEFAULT_PROJECT_ID, remaining)
+            response = await ingestor.export(
+                signal,
+                "grpc",
+                protobuf_decoder(signal, payload),
+                DEFAULT_PROJECT_ID,
+                context.time_remaining(),
+            )
         except Exception as error:
             outcome = outcome_for(error)
             if outcome.grpc_code == grpc.StatusCode.INTERNAL:
@@ -40,7 +45,12 @@ def export_handler(signal: Signal, ingestor: Ingestor) -> grpc.RpcMethodHandler:
 
 class GrpcReceiver:
     def __init__(
-        self, listen: ListenAddress, ingestor: Ingestor, health: Health, max_message_bytes: int
+        self,
+        listen: ListenAddress,
+        ingestor: Ingestor,
+        health: Health,
+        max_message_bytes: int,
+        tls: TlsFiles | None = None,
     ) -> None:
         self.server = grpc.aio.server(
             options=[
@@ -55,7 +65,11 @@ class GrpcReceiver:
             self.server.add_generic_rpc_handlers((handler,))
         self.health_servicer = health_aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self.health_servicer, self.server)
-        self.port: int = self.server.add_insecure_port(str(listen))
+        if tls:
+            self.port: int = self.server.add_secure_port(str(listen), tls.grpc_credentials())
+        else:
+            self.port = self.server.add_insecure_port(str(listen))
+        self.tls = tls is not None
         self.listen = ListenAddress(listen.host, self.port)
         self._health_updates: set[asyncio.Task[Any]] = set()
         health.watch(self._on_readiness)
@@ -74,7 +88,7 @@ class GrpcReceiver:
 
     async def start(self) -> None:
         await self.server.start()
-        log.info("otlp/grpc listening", extra={"address": str(self.listen)})
+        log.info("otlp/grpc listening", extra={"address": str(self.listen), "tls": self.tls})
 
     async def stop(self, grace: float) -> None:
         """Refuse new calls; give in-flight ones up to `grace` seconds to finish."""

@@ -13,7 +13,9 @@ from observatory_ingest.errors import (
     DatabaseUnavailable,
     DataRejected,
     InvalidRequest,
+    PayloadTooLarge,
     ShuttingDown,
+    UnsupportedContentType,
 )
 from observatory_ingest.pipeline.queue import QueueFull
 
@@ -33,6 +35,11 @@ def outcome_for(error: BaseException) -> Outcome:
     match error:
         case InvalidRequest() | DataRejected():
             return Outcome(grpc.StatusCode.INVALID_ARGUMENT, 400, str(error))
+        case PayloadTooLarge():
+            # Not retryable: the same request will be too large next time too.
+            return Outcome(grpc.StatusCode.RESOURCE_EXHAUSTED, 413, str(error))
+        case UnsupportedContentType():
+            return Outcome(grpc.StatusCode.INVALID_ARGUMENT, 415, str(error))
         case QueueFull():
             # RESOURCE_EXHAUSTED is retryable for OTLP clients only with RetryInfo attached.
             return Outcome(

@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager, suppress
 
 import asyncpg
 
+from observatory_ingest import metrics
 from observatory_ingest.health import Health
 from observatory_ingest.store.database import APPLICATION_NAME
 from observatory_ingest.store.writer import prepare_connection
@@ -46,6 +47,8 @@ async def probe(pool: asyncpg.Pool, health: Health) -> None:
             health.update(database_reachable=False)
         else:
             health.update(database_reachable=True)
+        metrics.POOL_SIZE.set(pool.get_size())
+        metrics.POOL_IN_USE.set(pool.get_size() - pool.get_idle_size())
         await asyncio.sleep(PROBE_INTERVAL_S)
 
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 
 import asyncpg
 from asyncpg import Record
 from asyncpg.pool import PoolConnectionProxy
 
+from observatory_ingest import metrics
 from observatory_ingest.pipeline.queue import Pending
 from observatory_ingest.store.signals import SIGNALS, SignalSchema
 
@@ -32,10 +34,18 @@ async def write_batch(
     schema: SignalSchema,
     batch: Sequence[Pending],
 ) -> None:
+    started = time.perf_counter()
+    copied: dict[str, int] = {}
     async with connection.transaction():
         for staged in schema.staged:
             rows = [row for item in batch for row in item.tables.get(staged.table, ())]
             if rows:
                 await connection.copy_records_to_table(staged.staging, records=rows, columns=staged.columns)
+                copied[staged.table] = len(rows)
+        metrics.COPY_DURATION.labels(schema.signal).observe(time.perf_counter() - started)
         for statement in schema.merge:
             await connection.execute(statement)
+    metrics.FLUSH_DURATION.labels(schema.signal).observe(time.perf_counter() - started)
+    metrics.BATCHES.labels(schema.signal).inc()
+    for table, count in copied.items():
+        metrics.ROWS_WRITTEN.labels(table).inc(count)

@@ -1,0 +1,84 @@
+"""Every Prometheus series the service exports, declared in one place.
+
+Names follow observatory_<component>_<what>_{total,seconds}; the vocabulary mirrors the
+OpenTelemetry Collector's (accepted / refused / rejected items, queue size / capacity).
+"""
+
+from __future__ import annotations
+
+import platform
+
+from prometheus_client import Counter, Gauge, Histogram, Info
+
+from observatory_ingest import __version__
+
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+
+BUILD_INFO = Info("observatory_build", "Build information")
+BUILD_INFO.info({"version": __version__, "python": platform.python_version()})
+
+ITEMS_RECEIVED = Counter(
+    "observatory_receiver_received_items_total",
+    "Items (spans, data points, log records) in decoded Export requests",
+    ["signal", "transport"],
+)
+ITEMS_ACCEPTED = Counter(
+    "observatory_receiver_accepted_items_total",
+    "Items committed to the database and acknowledged",
+    ["signal", "transport"],
+)
+ITEMS_REJECTED = Counter(
+    "observatory_receiver_rejected_items_total",
+    "Items rejected one by one (reported in partial_success); their neighbours were stored",
+    ["signal", "transport"],
+)
+ITEMS_REFUSED = Counter(
+    "observatory_receiver_refused_items_total",
+    "Items of requests refused whole (the client is told to retry, or that the request is invalid)",
+    ["signal", "transport", "reason"],
+)
+REQUESTS = Counter(
+    "observatory_receiver_requests_total",
+    "Export requests by outcome (gRPC status code name)",
+    ["signal", "transport", "code"],
+)
+EXPORT_DURATION = Histogram(
+    "observatory_receiver_export_duration_seconds",
+    "Export latency from decoded request to answer, commit included",
+    ["signal", "transport"],
+    buckets=LATENCY_BUCKETS,
+)
+
+QUEUE_SIZE = Gauge("observatory_queue_size", "Rows waiting in the queue", ["signal"])
+QUEUE_CAPACITY = Gauge("observatory_queue_capacity", "Rows the queue can hold", ["signal"])
+
+BATCHES = Counter("observatory_writer_batches_total", "Transactions committed", ["signal"])
+ROWS_WRITTEN = Counter(
+    "observatory_writer_rows_total", "Rows copied into the database and committed", ["table"]
+)
+COPY_DURATION = Histogram(
+    "observatory_writer_copy_duration_seconds",
+    "Time spent in binary COPY into staging tables, per batch",
+    ["signal"],
+    buckets=LATENCY_BUCKETS,
+)
+FLUSH_DURATION = Histogram(
+    "observatory_writer_flush_duration_seconds",
+    "Time per batch transaction: COPY, merge and COMMIT",
+    ["signal"],
+    buckets=LATENCY_BUCKETS,
+)
+WRITE_RETRIES = Counter(
+    "observatory_writer_retries_total", "Batch writes retried after a failure", ["signal", "kind"]
+)
+DATABASE_ERRORS = Counter(
+    "observatory_database_errors_total", "Database errors seen by writers, by kind", ["kind"]
+)
+ROWS_REJECTED_BY_DATABASE = Counter(
+    "observatory_writer_rejected_requests_total",
+    "Requests whose rows the database refused for a data reason",
+    ["signal"],
+)
+POOL_SIZE = Gauge("observatory_db_pool_size", "Open connections in the writers' pool")
+POOL_IN_USE = Gauge("observatory_db_pool_in_use", "Pool connections currently checked out")
+READY = Gauge("observatory_ready", "1 when ready to accept data (migrated, database reachable, running)")
