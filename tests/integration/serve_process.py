@@ -1,0 +1,84 @@
+"""`observatory-ingest serve` as a real subprocess, for signals (SIGTERM, SIGKILL) and restarts."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+LISTENING = re.compile(
+    r"msg=listening grpc=127\.0\.0\.1:(\d+) http=127\.0\.0\.1:(\d+) metrics=127\.0\.0\.1:(\d+)"
+)
+READY = re.compile(r"msg=ready grpc=")
+
+
+class ServeProcess:
+    def __init__(self, log_path: Path, *arguments: str, database_url: str | None = None) -> None:
+        environ = {
+            k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "OBSERVATORY_DATABASE_URL")
+        }
+        if database_url:
+            environ["OBSERVATORY_DATABASE_URL"] = database_url
+        self.log_path = log_path
+        self.log = log_path.open("w")
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "observatory_ingest",
+                "serve",
+                "--grpc-listen",
+                "127.0.0.1:0",
+                "--http-listen",
+                "127.0.0.1:0",
+                "--metrics-listen",
+                "127.0.0.1:0",
+                *arguments,
+            ],
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            env=environ,
+        )
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def text(self) -> str:
+        return self.log_path.read_text()
+
+    def wait_for(self, pattern: re.Pattern[str], timeout: float = 90) -> re.Match[str]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if match := pattern.search(self.text()):
+                return match
+            if self.process.poll() is not None:
+                pytest.fail(f"serve exited early:\n{self.text()}")
+            time.sleep(0.05)
+        pytest.fail(f"timed out waiting for {pattern.pattern}:\n{self.text()}")
+
+    def wait_ready(self) -> tuple[int, int, int]:
+        """(grpc, http, metrics) ports once the service is ready."""
+        ports = self.wait_for(LISTENING)
+        self.wait_for(READY)
+        return int(ports[1]), int(ports[2]), int(ports[3])
+
+    def signal(self, signum: int) -> None:
+        self.process.send_signal(signum)
+
+    def terminate(self, timeout: float = 60) -> int:
+        self.process.send_signal(signal.SIGTERM)
+        return self.process.wait(timeout=timeout)
+
+    def close(self) -> None:
+        """Kill it if still running (a failed test must not leave it behind)."""
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+        self.log.close()

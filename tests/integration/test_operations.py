@@ -1,0 +1,165 @@
+"""What operators rely on: /metrics (promtool-valid), /healthz, /readyz, TLS and mTLS."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import ssl
+import subprocess
+from pathlib import Path
+
+import aiohttp
+import asyncpg
+import grpc
+import pytest
+import trustme
+from prometheus_client.parser import text_string_to_metric_families
+
+from observatory_ingest.app import RunningService, running_service
+from observatory_ingest.signals import SIGNALS
+from tests.integration.conftest import service_settings
+from tests.integration.otlp_client import export
+from tests.otlp_builders import span, trace_request
+
+
+async def get(port: int, path: str) -> tuple[int, str]:
+    async with aiohttp.ClientSession() as session, session.get(f"http://127.0.0.1:{port}{path}") as reply:
+        return reply.status, await reply.text()
+
+
+def sample(text: str, name: str, default: float | None = None, **labels: str) -> float:
+    for family in text_string_to_metric_families(text):
+        for s in family.samples:
+            if s.name == name and all(s.labels.get(k) == v for k, v in labels.items()):
+                return float(s.value)
+    if default is not None:  # a labelled series appears only once it was first used
+        return default
+    raise AssertionError(f"no sample {name} {labels}")
+
+
+async def test_metrics_count_the_pipeline_and_pass_promtool(service: RunningService) -> None:
+    _, before = await get(service.metrics_port, "/metrics")
+    accepted_before = sample(
+        before, "observatory_receiver_accepted_items_total", default=0, signal="traces", transport="grpc"
+    )
+    request = trace_request([span(b"\x71" * 16, b"\x01" * 8), span(b"\x71" * 16, b"\x02" * 2)])
+    await export(service.grpc_port, "traces", request)
+    status, text = await get(service.metrics_port, "/metrics")
+    assert status == 200
+    assert (
+        sample(text, "observatory_receiver_accepted_items_total", signal="traces", transport="grpc")
+        == accepted_before + 1
+    )
+    assert sample(text, "observatory_receiver_rejected_items_total", signal="traces", transport="grpc") >= 1
+    assert sample(text, "observatory_queue_capacity", signal="traces") == 100000
+    assert sample(text, "observatory_queue_size", signal="logs") == 0
+    assert sample(text, "observatory_writer_rows_total", table="trace_spans") >= 1
+    assert sample(text, "observatory_writer_batches_total", signal="traces") >= 1
+    assert (
+        sample(text, "observatory_receiver_export_duration_seconds_count", signal="traces", transport="grpc")
+        >= 1
+    )
+    assert sample(text, "observatory_writer_flush_duration_seconds_count", signal="traces") >= 1
+    assert sample(text, "observatory_build_info") == 1
+    assert sample(text, "observatory_ready") == 1
+    promtool = shutil.which("promtool")
+    if promtool is None:
+        pytest.skip("promtool not installed (Debian package prometheus)")
+    checked = await asyncio.to_thread(
+        subprocess.run, [promtool, "check", "metrics"], input=text.encode(), capture_output=True, check=False
+    )
+    assert checked.returncode == 0, checked.stdout.decode() + checked.stderr.decode()
+
+
+async def test_healthz_and_readyz(database: str) -> None:
+    async with running_service(service_settings(database)) as service:
+        assert await get(service.metrics_port, "/healthz") == (200, '{"status": "ok"}')
+        status, body = await get(service.metrics_port, "/readyz")
+        assert status == 200 and '"ready":true' in body
+        service.health.update(database_reachable=False)
+        status, body = await get(service.metrics_port, "/readyz")
+        assert status == 503 and '"database_reachable":false' in body
+        service.health.update(database_reachable=True, shutting_down=True)
+        assert (await get(service.metrics_port, "/readyz"))[0] == 503
+        assert (await get(service.metrics_port, "/healthz"))[0] == 200
+
+
+@pytest.fixture
+def pki(tmp_path: Path) -> dict[str, Path]:
+    """A throwaway CA, a server certificate for 127.0.0.1 and a client certificate."""
+    ca = trustme.CA()
+    server = ca.issue_cert("127.0.0.1", "localhost")
+    client = ca.issue_cert("client@example.test")
+    paths = {
+        "ca": tmp_path / "ca.pem",
+        "cert": tmp_path / "server.pem",
+        "key": tmp_path / "server.key",
+        "client_cert": tmp_path / "client.pem",
+        "client_key": tmp_path / "client.key",
+    }
+    ca.cert_pem.write_to_path(str(paths["ca"]))
+    server.cert_chain_pems[0].write_to_path(str(paths["cert"]))
+    server.private_key_pem.write_to_path(str(paths["key"]))
+    client.cert_chain_pems[0].write_to_path(str(paths["client_cert"]))
+    client.private_key_pem.write_to_path(str(paths["client_key"]))
+    return paths
+
+
+async def grpc_export_tls(port: int, pki: dict[str, Path], with_client_cert: bool) -> None:
+    credentials = grpc.ssl_channel_credentials(
+        root_certificates=pki["ca"].read_bytes(),
+        private_key=pki["client_key"].read_bytes() if with_client_cert else None,
+        certificate_chain=pki["client_cert"].read_bytes() if with_client_cert else None,
+    )
+    kind = SIGNALS["traces"]
+    async with grpc.aio.secure_channel(f"127.0.0.1:{port}", credentials) as channel:
+        call = channel.unary_unary(
+            kind.grpc_method, request_serializer=None, response_deserializer=kind.response_type.FromString
+        )
+        await call(
+            trace_request([span(b"\x72" * 16, b"\x01" * 8, "over tls")]).SerializeToString(), timeout=5
+        )
+
+
+async def http_export_tls(port: int, pki: dict[str, Path], with_client_cert: bool) -> int:
+    context = ssl.create_default_context(cafile=str(pki["ca"]))
+    if with_client_cert:
+        context.load_cert_chain(pki["client_cert"], pki["client_key"])
+    body = trace_request([span(b"\x73" * 16, b"\x01" * 8, "over https")]).SerializeToString()
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(
+            f"https://127.0.0.1:{port}/v1/traces",
+            data=body,
+            ssl=context,
+            headers={"Content-Type": "application/x-protobuf"},
+        ) as reply,
+    ):
+        return reply.status
+
+
+async def test_tls_and_mutual_tls(database: str, pki: dict[str, Path], db: asyncpg.Connection) -> None:
+    settings = service_settings(database, tls_cert_file=pki["cert"], tls_key_file=pki["key"])
+    async with running_service(settings) as service:
+        await grpc_export_tls(service.grpc_port, pki, with_client_cert=False)
+        assert await http_export_tls(service.http_port, pki, with_client_cert=False) == 200
+        with pytest.raises(grpc.aio.AioRpcError):  # plaintext is refused on a TLS port
+            await export(
+                service.grpc_port, "traces", trace_request([span(b"\x74" * 16, b"\x01" * 8)]), timeout=2
+            )
+    mutual = service_settings(
+        database, tls_cert_file=pki["cert"], tls_key_file=pki["key"], tls_client_ca_file=pki["ca"]
+    )
+    async with running_service(mutual) as service:
+        await grpc_export_tls(service.grpc_port, pki, with_client_cert=True)
+        assert await http_export_tls(service.http_port, pki, with_client_cert=True) == 200
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await grpc_export_tls(service.grpc_port, pki, with_client_cert=False)
+        assert refused.value.code() == grpc.StatusCode.UNAVAILABLE
+        with pytest.raises(aiohttp.ClientError):
+            await http_export_tls(service.http_port, pki, with_client_cert=False)
+    # Ids are derived from the OTLP ids, so the second service stored nothing twice.
+    names = await db.fetch(
+        "SELECT name FROM trace_spans WHERE name IN ('over https', 'over tls') ORDER BY name"
+    )
+    assert [r["name"] for r in names] == ["over https", "over tls"]
