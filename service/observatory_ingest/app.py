@@ -14,18 +14,21 @@ import asyncpg
 
 from observatory_ingest import __version__, metrics
 from observatory_ingest.config import Settings
+from observatory_ingest.convert.context import ContentPolicy
 from observatory_ingest.health import Health
 from observatory_ingest.ingest import Ingestor
 from observatory_ingest.opsserver import OpsServer
 from observatory_ingest.pipeline.batcher import BatchPolicy, SignalPipeline
 from observatory_ingest.pipeline.queue import BoundedQueue
+from observatory_ingest.receiver.auth import Authenticator
 from observatory_ingest.receiver.grpc import GrpcReceiver
 from observatory_ingest.receiver.http import HttpReceiver
 from observatory_ingest.signals import SIGNALS
 from observatory_ingest.store.backend import detect_backend
 from observatory_ingest.store.database import connect, database_dsn
 from observatory_ingest.store.migrate import Migrator, default_migrations_dir, discover
-from observatory_ingest.store.pool import probing, writer_pool
+from observatory_ingest.store.pool import probing, small_pool, writer_pool
+from observatory_ingest.store.pricing import PriceCatalog
 
 log = logging.getLogger(__name__)
 
@@ -116,7 +119,17 @@ async def running_service(settings: Settings) -> AsyncIterator[RunningService]:
         await ops.start()
         stack.push_async_callback(ops.stop)
 
-        ingestor = Ingestor(pipelines)
+        if settings.auth == "disabled":
+            log.warning("authentication disabled: all data lands in the default project; use --auth required")
+        service_pool = await stack.enter_async_context(small_pool(dsn))
+        prices = PriceCatalog()
+        await stack.enter_async_context(prices.refreshing(dsn))
+        ingestor = Ingestor(
+            pipelines,
+            Authenticator(settings.auth == "required", service_pool),
+            prices,
+            ContentPolicy(settings.llm_content == "keep", settings.llm_content_max_bytes),
+        )
         tls = settings.tls
         grpc_receiver = GrpcReceiver(settings.grpc_listen, ingestor, health, settings.max_recv_msg_size, tls)
         http_receiver = HttpReceiver(

@@ -142,6 +142,16 @@ OPTIONS: tuple[Option, ...] = (
     Option("tls-key-file", Path, None, "Private key (PEM) of --tls-cert-file"),
     Option("tls-client-ca-file", Path, None, "CA (PEM) that client certificates must chain to (mTLS)"),
     Option("migrate", parse_bool, "true", "Apply pending migrations at startup (--no-migrate)"),
+    Option(
+        "auth",
+        choice("required", "disabled"),
+        "disabled",
+        "API keys: required (per-project keys) or disabled (all data in the default project)",
+    ),
+    Option(
+        "llm-content", choice("keep", "drop"), "keep", "Prompt/completion content: keep or drop (privacy)"
+    ),
+    Option("llm-content-max-bytes", positive_int, "65536", "Largest stored prompt/completion field"),
     Option("queue-size", positive_int, "100000", "Rows buffered per signal before refusing"),
     Option("batch-size", positive_int, "5000", "Rows per database transaction, at most"),
     Option("flush-interval", parse_duration, "200ms", "Longest wait to fill a batch"),
@@ -171,6 +181,9 @@ class Settings:
     tls_key_file: Path | None
     tls_client_ca_file: Path | None
     migrate: bool
+    auth: str
+    llm_content: str
+    llm_content_max_bytes: int
     queue_size: int
     batch_size: int
     flush_interval: float

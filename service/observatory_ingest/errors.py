@@ -31,3 +31,7 @@ class PayloadTooLarge(IngestError):
 
 class UnsupportedContentType(IngestError):
     """OTLP/HTTP accepts application/x-protobuf and application/json only."""
+
+
+class Unauthenticated(IngestError):
+    """Missing, unknown or revoked API key (with --auth required)."""

@@ -9,10 +9,13 @@ from typing import Any
 from google.protobuf.message import DecodeError
 
 from observatory_ingest import metrics
+from observatory_ingest.convert.context import ContentPolicy, ConvertContext
 from observatory_ingest.errors import InvalidRequest
 from observatory_ingest.pipeline.batcher import SignalPipeline
+from observatory_ingest.receiver.auth import Authenticator
 from observatory_ingest.receiver.status import outcome_for
 from observatory_ingest.signals import Signal
+from observatory_ingest.store.pricing import PriceCatalog
 
 
 def protobuf_decoder(signal: Signal, payload: bytes) -> Callable[[], Any]:
@@ -27,26 +30,41 @@ def protobuf_decoder(signal: Signal, payload: bytes) -> Callable[[], Any]:
 
 
 class Ingestor:
-    def __init__(self, pipelines: dict[str, SignalPipeline]) -> None:
+    def __init__(
+        self,
+        pipelines: dict[str, SignalPipeline],
+        authenticator: Authenticator | None = None,
+        prices: PriceCatalog | None = None,
+        content: ContentPolicy | None = None,
+    ) -> None:
         self.pipelines = pipelines
+        self.authenticator = authenticator or Authenticator(required=False)
+        self.prices = prices or PriceCatalog()
+        self.content = content or ContentPolicy()
 
     async def export(
         self,
         signal: Signal,
         transport: str,
         decode: Callable[[], Any],
-        project_id: str,
+        credentials: str | None = None,
         deadline: float | None = None,
     ) -> Any:
-        """Store the request's items; return the OTLP response (partial success if some were
-        rejected). Raises IngestError or QueueFull when nothing was stored."""
+        """Store the request's items for the project its credentials name; return the OTLP
+        response (partial success if some were rejected). Raises IngestError or QueueFull when
+        nothing was stored."""
         started = time.perf_counter()
         labels = (signal.name, transport)
         items = 0
         try:
-            converted = signal.convert(decode(), project_id)
+            # Authenticate before decoding: an unauthenticated request costs no parsing.
+            project_id = await self.authenticator.project_for(credentials)
+            context = ConvertContext(project_id, self.prices.book, self.content)
+            converted = signal.convert(decode(), context)
             items = converted.accepted + converted.rejected
             metrics.ITEMS_RECEIVED.labels(*labels).inc(items)
+            if converted.unpriced:
+                metrics.LLM_UNPRICED_CALLS.inc(converted.unpriced)
             if converted.rows:
                 await self.pipelines[signal.name].submit(converted, deadline)
         except Exception as error:

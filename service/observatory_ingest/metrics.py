@@ -79,6 +79,10 @@ ROWS_REJECTED_BY_DATABASE = Counter(
     "Requests whose rows the database refused for a data reason",
     ["signal"],
 )
+LLM_UNPRICED_CALLS = Counter(
+    "observatory_llm_unpriced_calls_total",
+    "LLM call spans stored with NULL cost because model_pricing has no price for their model",
+)
 POOL_SIZE = Gauge("observatory_db_pool_size", "Open connections in the writers' pool")
 POOL_IN_USE = Gauge("observatory_db_pool_in_use", "Pool connections currently checked out")
 READY = Gauge("observatory_ready", "1 when ready to accept data (migrated, database reachable, running)")

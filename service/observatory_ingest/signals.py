@@ -11,6 +11,7 @@ from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
 
 from observatory_ingest.convert.common import Converted
+from observatory_ingest.convert.context import ConvertContext
 from observatory_ingest.convert.logs import convert_logs
 from observatory_ingest.convert.metrics import convert_metrics
 from observatory_ingest.convert.traces import convert_traces
@@ -25,7 +26,7 @@ class Signal:
     response_type: Any
     partial_success_type: Any
     rejected_field: str
-    convert: Callable[[Any, str], Converted]
+    convert: Callable[[Any, ConvertContext], Converted]
     schema: SignalSchema
 
     @property

@@ -9,7 +9,7 @@ from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportM
 from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord
 from opentelemetry.proto.metrics.v1.metrics_pb2 import Metric
 
-from observatory_ingest.convert.common import DEFAULT_PROJECT_ID
+from observatory_ingest.convert.context import ConvertContext
 from observatory_ingest.convert.logs import LOG_COLUMNS, body_text, convert_logs, severity_text
 from observatory_ingest.convert.metrics import METRIC_COLUMNS, POINT_COLUMNS, convert_metrics
 from tests.otlp_builders import any_value, key_values
@@ -34,7 +34,7 @@ def test_one_catalogue_row_per_metric_and_service_even_when_repeated() -> None:
     first.sum.data_points.add(time_unix_nano=T0, as_int=1)
     first.sum.aggregation_temporality, first.sum.is_monotonic = 1, True
     again.sum.data_points.add(time_unix_nano=T0 + 1, as_int=2)
-    converted = convert_metrics(metrics_request(first, again), DEFAULT_PROJECT_ID)
+    converted = convert_metrics(metrics_request(first, again), ConvertContext())
     (metric,) = as_dicts(converted.tables["metrics"], METRIC_COLUMNS)
     assert (metric["metric_type"], metric["temporality"], metric["is_monotonic"]) == ("sum", "delta", True)
     points = as_dicts(converted.tables["metric_data_points"], POINT_COLUMNS)
@@ -49,7 +49,7 @@ def test_histogram_optional_fields_and_no_recorded_value() -> None:
         time_unix_nano=T0, count=2, explicit_bounds=[1.0], bucket_counts=[1, 1]
     )  # no sum/min/max
     histogram.histogram.data_points.add(time_unix_nano=T0 + 1, flags=1, count=9)
-    converted = convert_metrics(metrics_request(histogram), DEFAULT_PROJECT_ID)
+    converted = convert_metrics(metrics_request(histogram), ConvertContext())
     with_counts, empty = as_dicts(converted.tables["metric_data_points"], POINT_COLUMNS)
     assert (with_counts["count"], with_counts["sum"], with_counts["min"], with_counts["max"]) == (
         2,
@@ -70,7 +70,7 @@ def test_point_ids_are_stable_and_distinguish_attributes_and_times() -> None:
         gauge.gauge.data_points.add(time_unix_nano=T0 + 1, as_double=1.0).attributes.extend(
             key_values(attributes)
         )
-        rows = convert_metrics(metrics_request(gauge), DEFAULT_PROJECT_ID).tables["metric_data_points"]
+        rows = convert_metrics(metrics_request(gauge), ConvertContext()).tables["metric_data_points"]
         return [row[0] for row in rows]
 
     assert point_ids(a=1) == point_ids(a=1)
@@ -81,7 +81,7 @@ def test_points_without_time_and_metrics_without_name_are_rejected() -> None:
     nameless, timeless = Metric(), Metric(name="t")
     nameless.gauge.data_points.add(time_unix_nano=T0, as_int=1)
     timeless.gauge.data_points.add(as_int=1)
-    converted = convert_metrics(metrics_request(nameless, timeless), DEFAULT_PROJECT_ID)
+    converted = convert_metrics(metrics_request(nameless, timeless), ConvertContext())
     assert (converted.accepted, converted.rejected) == (0, 2)
     assert converted.tables["metric_data_points"] == []
 
@@ -119,8 +119,8 @@ def test_log_ids_are_stable_per_record_and_flags_keep_trace_flags_only() -> None
     scope_logs = request.resource_logs.add().scope_logs.add()
     scope_logs.log_records.add(time_unix_nano=T0, body=any_value("a"), flags=0x1FF)
     scope_logs.log_records.add(time_unix_nano=T0, body=any_value("b"))
-    rows = as_dicts(convert_logs(request, DEFAULT_PROJECT_ID).tables["logs"], LOG_COLUMNS)
-    again = as_dicts(convert_logs(request, DEFAULT_PROJECT_ID).tables["logs"], LOG_COLUMNS)
+    rows = as_dicts(convert_logs(request, ConvertContext()).tables["logs"], LOG_COLUMNS)
+    again = as_dicts(convert_logs(request, ConvertContext()).tables["logs"], LOG_COLUMNS)
     assert [r["id"] for r in rows] == [r["id"] for r in again]
     assert rows[0]["id"] != rows[1]["id"]
     assert rows[0]["trace_flags"] == 0xFF

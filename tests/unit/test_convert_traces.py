@@ -7,6 +7,7 @@ import orjson
 from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 
 from observatory_ingest.convert.common import DEFAULT_PROJECT_ID, POSTGRES_EPOCH_US, derived_id
+from observatory_ingest.convert.context import ConvertContext
 from observatory_ingest.convert.traces import EVENT_COLUMNS, SPAN_COLUMNS, convert_traces
 from tests.otlp_builders import key_values, span, trace_request
 
@@ -37,7 +38,7 @@ def test_every_span_field_lands() -> None:
         dropped_links_count=3,
     )
     converted = convert_traces(
-        trace_request([root], resource={"deployment.environment": "prod"}), DEFAULT_PROJECT_ID
+        trace_request([root], resource={"deployment.environment": "prod"}), ConvertContext()
     )
     assert (converted.accepted, converted.rejected) == (1, 0)
     (row,) = rows_as_dicts(converted.tables["trace_spans"], SPAN_COLUMNS)
@@ -75,7 +76,7 @@ def test_every_any_value_variant_becomes_json() -> None:
         "empty": None,
     }
     converted = convert_traces(
-        trace_request([span(TRACE, ROOT, attributes=key_values(values))]), DEFAULT_PROJECT_ID
+        trace_request([span(TRACE, ROOT, attributes=key_values(values))]), ConvertContext()
     )
     attributes = orjson.loads(converted.tables["trace_spans"][0][SPAN_COLUMNS.index("attributes")])
     assert attributes == {
@@ -98,7 +99,7 @@ def test_kinds_status_codes_and_unknown_enum_numbers() -> None:
         span(TRACE, bytes([0, 0, 0, 0, 0, 0, 1, 0]), kind=42, status=Status(code=Status.STATUS_CODE_OK))
     )
     rows = rows_as_dicts(
-        convert_traces(trace_request(spans), DEFAULT_PROJECT_ID).tables["trace_spans"], SPAN_COLUMNS
+        convert_traces(trace_request(spans), ConvertContext()).tables["trace_spans"], SPAN_COLUMNS
     )
     assert [r["kind"] for r in rows] == [
         "unspecified",
@@ -121,7 +122,7 @@ def test_events_go_to_the_span_and_to_their_own_rows() -> None:
         dropped_attributes_count=1,
     )
     root.events.add(time_unix_nano=0, name="no time")
-    converted = convert_traces(trace_request([root]), DEFAULT_PROJECT_ID)
+    converted = convert_traces(trace_request([root]), ConvertContext())
     (span_row,) = rows_as_dicts(converted.tables["trace_spans"], SPAN_COLUMNS)
     assert orjson.loads(span_row["events"]) == [
         {
@@ -148,7 +149,7 @@ def test_links_keep_hex_ids_state_and_attributes() -> None:
         attributes=key_values({"why": "retry"}),
         flags=1,
     )
-    converted = convert_traces(trace_request([linked]), DEFAULT_PROJECT_ID)
+    converted = convert_traces(trace_request([linked]), ConvertContext())
     links = orjson.loads(converted.tables["trace_spans"][0][SPAN_COLUMNS.index("links")])
     assert links == [
         {
@@ -164,9 +165,11 @@ def test_links_keep_hex_ids_state_and_attributes() -> None:
 
 def test_ids_are_deterministic_and_depend_on_the_project() -> None:
     request = trace_request([span(TRACE, ROOT)])
-    first = convert_traces(request, DEFAULT_PROJECT_ID).tables["trace_spans"][0][0]
-    again = convert_traces(request, DEFAULT_PROJECT_ID).tables["trace_spans"][0][0]
-    other = convert_traces(request, "11111111-1111-1111-1111-111111111111").tables["trace_spans"][0][0]
+    first = convert_traces(request, ConvertContext()).tables["trace_spans"][0][0]
+    again = convert_traces(request, ConvertContext()).tables["trace_spans"][0][0]
+    other = convert_traces(request, ConvertContext("11111111-1111-1111-1111-111111111111")).tables[
+        "trace_spans"
+    ][0][0]
     assert first == again != other
 
 
@@ -179,7 +182,7 @@ def test_bad_ids_are_rejected_one_by_one_and_neighbours_kept() -> None:
         span(TRACE, CHILD, "bad parent", parent=b"\x01"),
         span(TRACE, CHILD, "no start", start=0),
     ]
-    converted = convert_traces(trace_request(spans), DEFAULT_PROJECT_ID)
+    converted = convert_traces(trace_request(spans), ConvertContext())
     assert (converted.accepted, converted.rejected) == (1, 5)
     assert [r[SPAN_COLUMNS.index("name")] for r in converted.tables["trace_spans"]] == ["good"]
     assert "span 'short span id': span_id must be 8 non-zero bytes, got 2" in converted.error_message
@@ -188,7 +191,7 @@ def test_bad_ids_are_rejected_one_by_one_and_neighbours_kept() -> None:
 def test_missing_service_name_and_open_end() -> None:
     open_ended = span(TRACE, ROOT)
     open_ended.end_time_unix_nano = 0
-    converted = convert_traces(trace_request([open_ended], service=None), DEFAULT_PROJECT_ID)
+    converted = convert_traces(trace_request([open_ended], service=None), ConvertContext())
     (row,) = rows_as_dicts(converted.tables["trace_spans"], SPAN_COLUMNS)
     assert row["service_name"] == "unknown_service"
     assert row["end_time"] is None and row["duration_us"] is None

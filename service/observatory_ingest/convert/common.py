@@ -28,6 +28,7 @@ class Converted:
     accepted: int = 0
     rejected: int = 0
     errors: list[str] = field(default_factory=list)
+    unpriced: int = 0  # LLM calls whose model has no price
 
     @property
     def rows(self) -> int:

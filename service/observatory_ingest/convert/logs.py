@@ -13,10 +13,10 @@ from observatory_ingest.convert.common import (
     attributes,
     derived_id,
     pg_timestamp,
-    project_bytes,
     service_name,
     to_json,
 )
+from observatory_ingest.convert.context import ConvertContext
 
 LOG_COLUMNS = (
     "id",
@@ -73,10 +73,18 @@ def record_problem(record: LogRecord) -> str | None:
     return None
 
 
-def convert_logs(request: ExportLogsServiceRequest, project_id: str) -> Converted:
+def is_genai_record(record: LogRecord, record_attributes: dict[str, object]) -> bool:
+    """A GenAI event of any family: its event name, or GenAI attributes on the record."""
+    if record.event_name.startswith("gen_ai."):
+        return True
+    return any(key.startswith(("gen_ai.", "llm.")) for key in record_attributes)
+
+
+def convert_logs(request: ExportLogsServiceRequest, context: ConvertContext) -> Converted:
     rows: list[Row] = []
-    result = Converted({"logs": rows})
-    project = project_bytes(project_id)
+    llm_rows: list[Row] = []
+    result = Converted({"logs": rows, "llm_logs": llm_rows})
+    project, project_id = context.project, context.project_id
     for resource_logs in request.resource_logs:
         resource_attributes = attributes(resource_logs.resource.attributes)
         service = service_name(resource_attributes)

@@ -19,10 +19,11 @@ from observatory_ingest.convert.common import (
     attributes,
     derived_id,
     pg_timestamp,
-    project_bytes,
     service_name,
     to_json,
 )
+from observatory_ingest.convert.context import ConvertContext
+from observatory_ingest.convert.genai import PROVIDER_KEYS, REQUEST_MODEL_KEYS, RESPONSE_MODEL_KEYS, first
 
 TEMPORALITIES = ("unspecified", "delta", "cumulative")
 NO_RECORDED_VALUE = 1  # DataPointFlags.DATA_POINT_FLAGS_NO_RECORDED_VALUE_MASK
@@ -58,14 +59,22 @@ POINT_COLUMNS = (
     "flags",
 )
 
+LLM_METRIC_COLUMNS = (
+    "id", "project_id", "ts", "name", "provider", "model", "operation", "token_type", "value", "count",
+    "sum", "min", "max", "attributes",
+)  # fmt: skip
+# gen_ai.client.token.usage, gen_ai.client.operation.duration and the newer gen_ai.client.inference.*.
+LLM_METRIC_PREFIX = "gen_ai.client."
+
 AnyPoint = NumberDataPoint | HistogramDataPoint | ExponentialHistogramDataPoint | SummaryDataPoint
 
 
-def convert_metrics(request: ExportMetricsServiceRequest, project_id: str) -> Converted:
+def convert_metrics(request: ExportMetricsServiceRequest, context: ConvertContext) -> Converted:
     metrics: dict[str, Row] = {}
     points: list[Row] = []
-    result = Converted({"metrics": [], "metric_data_points": points})
-    project = project_bytes(project_id)
+    llm_points: list[Row] = []
+    result = Converted({"metrics": [], "metric_data_points": points, "llm_metrics": llm_points})
+    project, project_id = context.project, context.project_id
     for resource_metrics in request.resource_metrics:
         resource_attributes = attributes(resource_metrics.resource.attributes)
         service = service_name(resource_attributes)
@@ -88,7 +97,10 @@ def convert_metrics(request: ExportMetricsServiceRequest, project_id: str) -> Co
                     if point.time_unix_nano == 0:
                         result.reject(f"metric {metric.name!r}: data point without time_unix_nano")
                         continue
-                    points.append(point_row(kind, point, project, project_id, metric_id))
+                    row = point_row(kind, point, project, project_id, metric_id)
+                    points.append(row)
+                    if metric.name.startswith(LLM_METRIC_PREFIX):
+                        llm_points.append(llm_metric_row(metric.name, row, attributes(point.attributes)))
                     result.accepted += 1
     result.tables["metrics"] = list(metrics.values())
     return result
@@ -179,6 +191,20 @@ def point_row(kind: str, point: Any, project: bytes, project_id: str, metric_id:
 
 def exponential_side(side: ExponentialHistogramDataPoint.Buckets) -> dict[str, Any]:
     return {"offset": side.offset, "bucket_counts": list(side.bucket_counts)}
+
+
+def llm_metric_row(name: str, point: Row, point_attributes: dict[str, Any]) -> Row:
+    """The same point in llm_metrics, with the GenAI dimensions pulled out of its attributes."""
+    row = dict(zip(POINT_COLUMNS, point, strict=True))
+    token_type = point_attributes.get("gen_ai.token.type")
+    if token_type is None:
+        token_type = "input" if "input" in name else "output" if "output" in name else None
+    model = first(point_attributes, RESPONSE_MODEL_KEYS) or first(point_attributes, REQUEST_MODEL_KEYS)
+    return (
+        row["id"], row["project_id"], row["timestamp"], name, first(point_attributes, PROVIDER_KEYS), model,
+        point_attributes.get("gen_ai.operation.name"), token_type, row["value"], row["count"], row["sum"],
+        row["min"], row["max"], row["attributes"],
+    )  # fmt: skip
 
 
 def number(point: Any) -> float | int | None:

@@ -1,4 +1,5 @@
-"""ExportTraceServiceRequest -> rows for trace_spans and trace_events (traces is merged in SQL)."""
+"""ExportTraceServiceRequest -> rows for trace_spans, trace_events, and for LLM call spans
+llm_traces and llm_logs (traces, the per-trace summary, is merged in SQL)."""
 
 from __future__ import annotations
 
@@ -13,10 +14,12 @@ from observatory_ingest.convert.common import (
     attributes,
     derived_id,
     pg_timestamp,
-    project_bytes,
     service_name,
     to_json,
 )
+from observatory_ingest.convert.context import ConvertContext
+from observatory_ingest.convert.genai import is_llm_call, llm_fields, strip_content
+from observatory_ingest.convert.pricing import Usage, cost_of
 
 SPAN_KINDS = ("unspecified", "internal", "server", "client", "producer", "consumer")
 STATUS_CODES = ("unset", "ok", "error")
@@ -24,41 +27,26 @@ ZERO_TRACE_ID = bytes(16)
 ZERO_SPAN_ID = bytes(8)
 
 SPAN_COLUMNS = (
-    "id",
-    "project_id",
-    "trace_id",
-    "span_id",
-    "parent_span_id",
-    "name",
-    "kind",
-    "service_name",
-    "start_time",
-    "end_time",
-    "duration_us",
-    "status",
-    "status_message",
-    "attributes",
-    "events",
-    "links",
-    "resource_attributes",
-    "scope_name",
-    "scope_version",
-    "trace_state",
-    "flags",
-    "dropped_attributes_count",
-    "dropped_events_count",
-    "dropped_links_count",
-)
+    "id", "project_id", "trace_id", "span_id", "parent_span_id", "name", "kind", "service_name",
+    "start_time", "end_time", "duration_us", "status", "status_message", "attributes", "events",
+    "links", "resource_attributes", "scope_name", "scope_version", "trace_state", "flags",
+    "dropped_attributes_count", "dropped_events_count", "dropped_links_count",
+)  # fmt: skip
 EVENT_COLUMNS = (
-    "id",
-    "project_id",
-    "span_id",
-    "trace_id",
-    "name",
-    "timestamp",
-    "attributes",
-    "dropped_attributes_count",
-)
+    "id", "project_id", "span_id", "trace_id", "name", "timestamp", "attributes", "dropped_attributes_count",
+)  # fmt: skip
+LLM_TRACE_COLUMNS = (
+    "id", "project_id", "ts", "trace_id", "span_id", "parent_span_id", "span_name", "span_kind",
+    "service_name", "provider", "model", "operation", "input_text", "output_text", "input_messages",
+    "output_messages", "finish_reason", "prompt_tokens", "completion_tokens", "total_tokens",
+    "cache_read_tokens", "cache_write_tokens", "reasoning_tokens", "prompt_cost_usd",
+    "completion_cost_usd", "total_cost_usd", "duration_ms", "ttft_ms", "status_code", "error_message",
+    "user_id", "session_id", "environment", "attributes", "resource_attributes",
+)  # fmt: skip
+LLM_LOG_COLUMNS = (
+    "id", "project_id", "ts", "trace_id", "span_id", "provider", "model", "event_name",
+    "severity_number", "severity_text", "body", "attributes",
+)  # fmt: skip
 
 
 def enum_name(names: tuple[str, ...], number: int) -> str:
@@ -79,80 +67,156 @@ def span_problem(span: Span) -> str | None:
     return None
 
 
-def convert_traces(request: ExportTraceServiceRequest, project_id: str) -> Converted:
-    spans: list[Row] = []
-    events: list[Row] = []
-    result = Converted({"trace_spans": spans, "trace_events": events})
-    project = project_bytes(project_id)
-    for resource_spans in request.resource_spans:
-        resource_attributes = attributes(resource_spans.resource.attributes)
-        service = service_name(resource_attributes)
-        resource_json = to_json(resource_attributes)
-        for scope_spans in resource_spans.scope_spans:
-            scope_name = scope_spans.scope.name or None
-            scope_version = scope_spans.scope.version or None
-            for span in scope_spans.spans:
-                problem = span_problem(span)
-                if problem:
-                    result.reject(problem)
-                    continue
-                span_uuid = derived_id(project, span.trace_id, span.span_id)
-                trace_uuid = span.trace_id.hex()
-                span_events = []
-                for index, event in enumerate(span.events):
-                    event_time = event.time_unix_nano or span.start_time_unix_nano
-                    event_attributes = attributes(event.attributes)
-                    span_events.append(
-                        {
-                            "name": event.name,
-                            "time_unix_nano": event_time,
-                            "attributes": event_attributes,
-                            "dropped_attributes_count": event.dropped_attributes_count,
-                        }
-                    )
-                    events.append(
-                        (
-                            derived_id(project, span.trace_id, span.span_id, index.to_bytes(4, "big")),
-                            project_id,
-                            span_uuid,
-                            trace_uuid,
-                            event.name,
-                            pg_timestamp(event_time),
-                            to_json(event_attributes),
-                            event.dropped_attributes_count,
-                        )
-                    )
-                end = span.end_time_unix_nano
-                spans.append(
-                    (
-                        span_uuid,
-                        project_id,
-                        trace_uuid,
-                        span.span_id.hex(),
-                        span.parent_span_id.hex() or None,
-                        span.name,
-                        enum_name(SPAN_KINDS, span.kind),
-                        service,
-                        pg_timestamp(span.start_time_unix_nano),
-                        pg_timestamp(end) if end else None,
-                        (end - span.start_time_unix_nano) // 1000 if end else None,
-                        enum_name(STATUS_CODES, span.status.code),
-                        span.status.message or None,
-                        to_json(attributes(span.attributes)),
-                        to_json(span_events) if span_events else None,
-                        to_json(links(span)) if span.links else None,
-                        resource_json,
-                        scope_name,
-                        scope_version,
-                        span.trace_state or None,
-                        span.flags,
-                        span.dropped_attributes_count,
-                        span.dropped_events_count,
-                        span.dropped_links_count,
-                    )
-                )
-                result.accepted += 1
-    return result
+class TraceConverter:
+    """Rows of one request; one instance per request."""
+
+    def __init__(self, context: ConvertContext) -> None:
+        self.context = context
+        self.project = context.project
+        self.spans: list[Row] = []
+        self.events: list[Row] = []
+        self.llm_traces: list[Row] = []
+        self.llm_logs: list[Row] = []
+        self.result = Converted(
+            {
+                "trace_spans": self.spans,
+                "trace_events": self.events,
+                "llm_traces": self.llm_traces,
+                "llm_logs": self.llm_logs,
+            }
+        )
+
+    def convert(self, request: ExportTraceServiceRequest) -> Converted:
+        keep_content = self.context.content.keep
+        for resource_spans in request.resource_spans:
+            resource_attributes = attributes(resource_spans.resource.attributes)
+            service = service_name(resource_attributes)
+            resource_json = to_json(resource_attributes)
+            for scope_spans in resource_spans.scope_spans:
+                scope = (scope_spans.scope.name or None, scope_spans.scope.version or None)
+                for span in scope_spans.spans:
+                    problem = span_problem(span)
+                    if problem:
+                        self.result.reject(problem)
+                        continue
+                    span_attributes = attributes(span.attributes)
+                    if not keep_content:
+                        span_attributes = strip_content(span_attributes)
+                    self.add_span(span, span_attributes, resource_attributes, resource_json, service, scope)
+                    self.result.accepted += 1
+        return self.result
+
+    def add_span(
+        self,
+        span: Span,
+        span_attributes: dict[str, Any],
+        resource_attributes: dict[str, Any],
+        resource_json: str,
+        service: str,
+        scope: tuple[str | None, str | None],
+    ) -> None:
+        project_id = self.context.project_id
+        span_uuid = derived_id(self.project, span.trace_id, span.span_id)
+        trace_uuid = span.trace_id.hex()
+        start, end = span.start_time_unix_nano, span.end_time_unix_nano
+        event_list = []
+        span_events = []
+        for index, event in enumerate(span.events):
+            event_time = event.time_unix_nano or start
+            event_attributes = attributes(event.attributes)
+            if not self.context.content.keep:
+                event_attributes = strip_content(event_attributes)
+            event_list.append((event.name, event_time, event_attributes, index))
+            span_events.append({
+                "name": event.name, "time_unix_nano": event_time, "attributes": event_attributes,
+                "dropped_attributes_count": event.dropped_attributes_count,
+            })  # fmt: skip
+            self.events.append((
+                derived_id(self.project, span.trace_id, span.span_id, index.to_bytes(4, "big")),
+                project_id, span_uuid, trace_uuid, event.name, pg_timestamp(event_time),
+                to_json(event_attributes), event.dropped_attributes_count,
+            ))  # fmt: skip
+        status = enum_name(STATUS_CODES, span.status.code)
+        kind = enum_name(SPAN_KINDS, span.kind)
+        attributes_json = to_json(span_attributes)
+        self.spans.append((
+            span_uuid, project_id, trace_uuid, span.span_id.hex(), span.parent_span_id.hex() or None,
+            span.name, kind, service, pg_timestamp(start), pg_timestamp(end) if end else None,
+            (end - start) // 1000 if end else None, status, span.status.message or None,
+            attributes_json, to_json(span_events) if span_events else None,
+            to_json(links(span)) if span.links else None, resource_json, scope[0], scope[1],
+            span.trace_state or None, span.flags, span.dropped_attributes_count,
+            span.dropped_events_count, span.dropped_links_count,
+        ))  # fmt: skip
+        if is_llm_call(span_attributes):
+            self.add_llm_call(span, span_uuid, kind, status, service, span_attributes, attributes_json,
+                              resource_attributes, resource_json, event_list)  # fmt: skip
+
+    def add_llm_call(
+        self,
+        span: Span,
+        span_uuid: str,
+        kind: str,
+        status: str,
+        service: str,
+        span_attributes: dict[str, Any],
+        attributes_json: str,
+        resource_attributes: dict[str, Any],
+        resource_json: str,
+        events: list[tuple[str, int, dict[str, Any], int]],
+    ) -> None:
+        start, end = span.start_time_unix_nano, span.end_time_unix_nano
+        fields = llm_fields(
+            span_attributes, resource_attributes, [e[:3] for e in events], start, self.context.content
+        )
+        price = self.context.prices.find(fields["provider"], fields["model"], start // 1000)
+        cost = None
+        if price is not None:
+            cost = cost_of(price, Usage(
+                fields["prompt_tokens"] or 0, fields["completion_tokens"] or 0,
+                fields["cache_read_tokens"] or 0, fields["cache_write_tokens"] or 0,
+            ))  # fmt: skip
+        elif fields["model"]:
+            self.result.unpriced += 1
+        trace_hex, span_hex = span.trace_id.hex(), span.span_id.hex()
+        self.llm_traces.append((
+            span_uuid, self.context.project_id, pg_timestamp(start), trace_hex, span_hex,
+            span.parent_span_id.hex() or None, span.name, kind, service, fields["provider"],
+            fields["model"], fields["operation"], fields["input_text"], fields["output_text"],
+            fields["input_messages"], fields["output_messages"], fields["finish_reason"],
+            fields["prompt_tokens"], fields["completion_tokens"], fields["total_tokens"],
+            fields["cache_read_tokens"], fields["cache_write_tokens"], fields["reasoning_tokens"],
+            cost.prompt_usd if cost else None, cost.completion_usd if cost else None,
+            cost.total_usd if cost else None, (end - start) / 1e6 if end else None, fields["ttft_ms"],
+            status, error_message(span, span_attributes, events), fields["user_id"],
+            fields["session_id"], fields["environment"], attributes_json, resource_json,
+        ))  # fmt: skip
+        for name, time_ns, event_attributes, index in events:
+            if name.startswith("gen_ai."):
+                event_json = to_json(event_attributes)
+                self.llm_logs.append((
+                    derived_id(self.project, span.trace_id, span.span_id, index.to_bytes(4, "big")),
+                    self.context.project_id, pg_timestamp(time_ns), trace_hex, span_hex,
+                    fields["provider"], fields["model"], name, None, None, event_json, event_json,
+                ))  # fmt: skip
+
+
+def error_message(
+    span: Span, span_attributes: dict[str, Any], events: list[tuple[str, int, dict[str, Any], int]]
+) -> str | None:
+    if span.status.code != 2:
+        return None
+    if span.status.message:
+        return span.status.message
+    for name, _, event_attributes, _ in events:
+        if name == "exception" and event_attributes.get("exception.message"):
+            return str(event_attributes["exception.message"])
+    error_type = span_attributes.get("error.type")
+    return str(error_type) if error_type else None
+
+
+def convert_traces(request: ExportTraceServiceRequest, context: ConvertContext) -> Converted:
+    return TraceConverter(context).convert(request)
 
 
 def links(span: Span) -> list[dict[str, Any]]:

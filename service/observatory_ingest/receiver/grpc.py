@@ -12,9 +12,9 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_status import rpc_status as grpc_rpc_status
 
 from observatory_ingest.config import ListenAddress
-from observatory_ingest.convert.common import DEFAULT_PROJECT_ID
 from observatory_ingest.health import Health
 from observatory_ingest.ingest import Ingestor, protobuf_decoder
+from observatory_ingest.receiver.auth import credentials_from
 from observatory_ingest.receiver.status import outcome_for, rpc_status
 from observatory_ingest.signals import SIGNALS, Signal
 from observatory_ingest.tls import TlsFiles
@@ -25,11 +25,12 @@ log = logging.getLogger(__name__)
 def export_handler(signal: Signal, ingestor: Ingestor) -> grpc.RpcMethodHandler:
     async def export(payload: bytes, context: grpc.aio.ServicerContext) -> bytes:
         try:
+            metadata = {key.lower(): value for key, value in context.invocation_metadata() or ()}
             response = await ingestor.export(
                 signal,
                 "grpc",
                 protobuf_decoder(signal, payload),
-                DEFAULT_PROJECT_ID,
+                credentials_from(metadata),
                 context.time_remaining(),
             )
         except Exception as error:

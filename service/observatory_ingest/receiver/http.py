@@ -12,9 +12,9 @@ from aiohttp import web
 from google.protobuf.message import Message
 
 from observatory_ingest.config import ListenAddress
-from observatory_ingest.convert.common import DEFAULT_PROJECT_ID
 from observatory_ingest.errors import PayloadTooLarge, UnsupportedContentType
 from observatory_ingest.ingest import Ingestor, protobuf_decoder
+from observatory_ingest.receiver.auth import credentials_from
 from observatory_ingest.receiver.otlp_json import json_decoder, to_json
 from observatory_ingest.receiver.status import Outcome, outcome_for, rpc_status
 from observatory_ingest.signals import SIGNALS, Signal
@@ -74,7 +74,8 @@ class HttpReceiver:
                     if content_type == JSON
                     else protobuf_decoder(signal, payload)
                 )
-                response = await self.ingestor.export(signal, "http", decode, DEFAULT_PROJECT_ID)
+                credentials = credentials_from({key.lower(): value for key, value in request.headers.items()})
+                response = await self.ingestor.export(signal, "http", decode, credentials)
             except Exception as error:
                 outcome = outcome_for(error)
                 if outcome.http_status == 500:

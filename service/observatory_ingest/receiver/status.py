@@ -15,6 +15,7 @@ from observatory_ingest.errors import (
     InvalidRequest,
     PayloadTooLarge,
     ShuttingDown,
+    Unauthenticated,
     UnsupportedContentType,
 )
 from observatory_ingest.pipeline.queue import QueueFull
@@ -35,6 +36,8 @@ def outcome_for(error: BaseException) -> Outcome:
     match error:
         case InvalidRequest() | DataRejected():
             return Outcome(grpc.StatusCode.INVALID_ARGUMENT, 400, str(error))
+        case Unauthenticated():
+            return Outcome(grpc.StatusCode.UNAUTHENTICATED, 401, str(error))
         case PayloadTooLarge():
             # Not retryable: the same request will be too large next time too.
             return Outcome(grpc.StatusCode.RESOURCE_EXHAUSTED, 413, str(error))

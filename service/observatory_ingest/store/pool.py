@@ -36,6 +36,18 @@ async def writer_pool(dsn: str, size: int) -> AsyncIterator[asyncpg.Pool]:
         await pool.close()
 
 
+@asynccontextmanager
+async def small_pool(dsn: str, size: int = 2) -> AsyncIterator[asyncpg.Pool]:
+    """Connections for everything but batch writes (key lookups), so writers never starve them."""
+    pool = await asyncpg.create_pool(
+        dsn, min_size=0, max_size=size, server_settings={"application_name": APPLICATION_NAME}
+    )
+    try:
+        yield pool
+    finally:
+        await pool.close()
+
+
 async def probe(pool: asyncpg.Pool, health: Health) -> None:
     """Check the database every few seconds so readiness recovers without traffic."""
     while True:

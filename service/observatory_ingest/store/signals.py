@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from observatory_ingest.convert.logs import LOG_COLUMNS
-from observatory_ingest.convert.metrics import METRIC_COLUMNS, POINT_COLUMNS
-from observatory_ingest.convert.traces import EVENT_COLUMNS, SPAN_COLUMNS
+from observatory_ingest.convert.metrics import LLM_METRIC_COLUMNS, METRIC_COLUMNS, POINT_COLUMNS
+from observatory_ingest.convert.traces import EVENT_COLUMNS, LLM_LOG_COLUMNS, LLM_TRACE_COLUMNS, SPAN_COLUMNS
 
 
 @dataclass(frozen=True)
@@ -101,10 +101,45 @@ ON CONFLICT (project_id, id) DO UPDATE SET
     updated_at = now()
 """
 
+LOGS_TABLE = StagedTable("logs", LOG_COLUMNS)
+LLM_TRACES = StagedTable("llm_traces", LLM_TRACE_COLUMNS)
+LLM_LOGS = StagedTable("llm_logs", LLM_LOG_COLUMNS)
+LLM_METRICS = StagedTable("llm_metrics", LLM_METRIC_COLUMNS)
+
+# Log records of an LLM call join llm_logs whichever arrives second: the span (below) or the
+# record (LINK_LOGS_TO_LLM_SPANS). Time bounds let TimescaleDB skip unrelated chunks.
+LINK_LLM_SPANS_TO_LOGS = f"""
+INSERT INTO llm_logs ({", ".join(LLM_LOG_COLUMNS)})
+SELECT l.id, l.project_id, l.timestamp, l.trace_id, l.span_id, s.provider, s.model, l.event_name,
+       l.severity_number, l.severity_text, l.body, l.attributes
+FROM {LLM_TRACES.staging} s
+JOIN logs l ON l.trace_id = s.trace_id AND l.span_id = s.span_id AND l.project_id = s.project_id
+WHERE l.timestamp BETWEEN s.ts - interval '1 hour' AND s.ts + interval '1 day'
+ORDER BY l.id
+ON CONFLICT DO NOTHING
+"""
+LINK_LOGS_TO_LLM_SPANS = f"""
+INSERT INTO llm_logs ({", ".join(LLM_LOG_COLUMNS)})
+SELECT l.id, l.project_id, l.timestamp, l.trace_id, l.span_id, t.provider, t.model, l.event_name,
+       l.severity_number, l.severity_text, l.body, l.attributes
+FROM {LOGS_TABLE.staging} l
+JOIN llm_traces t ON t.trace_id = l.trace_id AND t.span_id = l.span_id AND t.project_id = l.project_id
+WHERE l.trace_id IS NOT NULL
+  AND t.ts BETWEEN l.timestamp - interval '1 day' AND l.timestamp + interval '1 hour'
+ORDER BY l.id
+ON CONFLICT DO NOTHING
+"""
+
 TRACES = SignalSchema(
     signal="traces",
-    staged=(SPANS, EVENTS),
-    merge=(MERGE_SPANS_AND_TRACES, EVENTS.insert_ignoring_duplicates("id")),
+    staged=(SPANS, EVENTS, LLM_TRACES, LLM_LOGS),
+    merge=(
+        MERGE_SPANS_AND_TRACES,
+        EVENTS.insert_ignoring_duplicates("id"),
+        LLM_TRACES.insert_ignoring_duplicates("id"),
+        LLM_LOGS.insert_ignoring_duplicates("id"),
+        LINK_LLM_SPANS_TO_LOGS,
+    ),
 )
 
 METRICS_TABLE = StagedTable("metrics", METRIC_COLUMNS)
@@ -132,11 +167,22 @@ WHERE (m.description, m.unit, m.metric_type, m.temporality, m.is_monotonic, m.at
 
 METRICS = SignalSchema(
     signal="metrics",
-    staged=(METRICS_TABLE, POINTS),
-    merge=(UPSERT_METRICS, POINTS.insert_ignoring_duplicates("id")),
+    staged=(METRICS_TABLE, POINTS, LLM_METRICS),
+    merge=(
+        UPSERT_METRICS,
+        POINTS.insert_ignoring_duplicates("id"),
+        LLM_METRICS.insert_ignoring_duplicates("id"),
+    ),
 )
 
-LOGS_TABLE = StagedTable("logs", LOG_COLUMNS)
-LOGS = SignalSchema(signal="logs", staged=(LOGS_TABLE,), merge=(LOGS_TABLE.insert_ignoring_duplicates("id"),))
+LOGS = SignalSchema(
+    signal="logs",
+    staged=(LOGS_TABLE, LLM_LOGS),
+    merge=(
+        LOGS_TABLE.insert_ignoring_duplicates("id"),
+        LLM_LOGS.insert_ignoring_duplicates("id"),
+        LINK_LOGS_TO_LLM_SPANS,
+    ),
+)
 
 SIGNALS = {schema.signal: schema for schema in (TRACES, METRICS, LOGS)}

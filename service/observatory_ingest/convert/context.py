@@ -1,0 +1,27 @@
+"""What a conversion needs besides the request: whose data it is, prices, the content policy."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from observatory_ingest.convert.common import DEFAULT_PROJECT_ID, project_bytes
+from observatory_ingest.convert.pricing import PriceBook
+
+
+@dataclass(frozen=True)
+class ContentPolicy:
+    """Prompt and completion content: kept up to max_bytes per field, or dropped entirely."""
+
+    keep: bool = True
+    max_bytes: int = 64 * 1024
+
+
+@dataclass(frozen=True)
+class ConvertContext:
+    project_id: str = DEFAULT_PROJECT_ID
+    prices: PriceBook = field(default_factory=PriceBook)
+    content: ContentPolicy = field(default_factory=ContentPolicy)
+
+    @property
+    def project(self) -> bytes:
+        return project_bytes(self.project_id)

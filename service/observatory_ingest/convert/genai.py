@@ -1,0 +1,336 @@
+"""GenAI normalisation: one llm_traces row per LLM call span, whatever convention family it uses
+(OTel GenAI current, older OTel / OpenLLMetry, OpenInference), plus the content policy."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from typing import Any
+
+import orjson
+
+from observatory_ingest.convert.context import ContentPolicy
+
+PROVIDER_KEYS = ("gen_ai.provider.name", "gen_ai.system", "llm.provider", "llm.system")
+REQUEST_MODEL_KEYS = ("gen_ai.request.model", "llm.model_name")
+RESPONSE_MODEL_KEYS = ("gen_ai.response.model",)
+INPUT_TOKEN_KEYS = ("gen_ai.usage.input_tokens", "gen_ai.usage.prompt_tokens", "llm.token_count.prompt")
+OUTPUT_TOKEN_KEYS = (
+    "gen_ai.usage.output_tokens",
+    "gen_ai.usage.completion_tokens",
+    "llm.token_count.completion",
+)
+TOTAL_TOKEN_KEYS = ("gen_ai.usage.total_tokens", "llm.usage.total_tokens", "llm.token_count.total")
+CACHE_READ_KEYS = (
+    "gen_ai.usage.cache_read.input_tokens",
+    "gen_ai.usage.cache_read_input_tokens",
+    "llm.token_count.prompt_details.cache_read",
+)
+CACHE_WRITE_KEYS = (
+    "gen_ai.usage.cache_creation.input_tokens",
+    "gen_ai.usage.cache_creation_input_tokens",
+    "llm.token_count.prompt_details.cache_write",
+)
+REASONING_KEYS = ("gen_ai.usage.reasoning.output_tokens", "llm.token_count.completion_details.reasoning")
+USAGE_KEYS = INPUT_TOKEN_KEYS + OUTPUT_TOKEN_KEYS + TOTAL_TOKEN_KEYS
+USER_KEYS = ("user.id", "enduser.id", "gen_ai.user.id")
+SESSION_KEYS = ("session.id", "gen_ai.conversation.id")
+ENVIRONMENT_KEYS = ("deployment.environment.name", "deployment.environment")
+TTFT_SECONDS_KEYS = ("gen_ai.response.time_to_first_chunk", "gen_ai.server.time_to_first_token")
+TTFT_MS_KEYS = ("llm.response.time_to_first_token_ms",)
+FIRST_TOKEN_EVENTS = frozenset(
+    {"gen_ai.content.first_chunk", "first_token", "llm.first_token", "First Token Stream Event"}
+)
+
+LLM_OPERATIONS = frozenset({"chat", "text_completion", "generate_content", "embeddings"})
+# Older names (llm.request.type) and OpenInference span kinds, as gen_ai.operation.name values.
+OPERATION_ALIASES = {
+    "completion": "text_completion",
+    "embedding": "embeddings",
+    "rerank": "rerank",
+    "llm": "chat",
+    "tool": "execute_tool",
+    "agent": "invoke_agent",
+    "chain": "chain",
+    "retriever": "retrieval",
+    "reranker": "rerank",
+    "guardrail": "guardrail",
+    "evaluator": "evaluate",
+}
+OPENINFERENCE_LLM_KINDS = frozenset({"LLM", "EMBEDDING"})
+
+INPUT_EVENT_ROLES = {
+    "gen_ai.system.message": "system",
+    "gen_ai.user.message": "user",
+    "gen_ai.assistant.message": "assistant",
+    "gen_ai.tool.message": "tool",
+}
+DETAILS_EVENT = "gen_ai.client.inference.operation.details"
+CHOICE_EVENT = "gen_ai.choice"
+
+# Attributes that carry prompt or completion content (dropped with --llm-content=drop).
+CONTENT_KEYS = frozenset(
+    {
+        "gen_ai.input.messages",
+        "gen_ai.output.messages",
+        "gen_ai.system_instructions",
+        "input.value",
+        "output.value",
+        "gen_ai.prompt",
+        "gen_ai.completion",
+        "content",
+        "message",
+    }
+)
+CONTENT_KEY = re.compile(
+    r"^(gen_ai\.(prompt|completion)\.\d+\.(content|tool_calls.*)|llm\.(input|output)_messages\..*(content|contents).*|llm\.prompts.*)$"
+)
+INDEXED = re.compile(
+    r"^(?P<base>gen_ai\.(?:prompt|completion)|llm\.(?:input|output)_messages)\.(?P<i>\d+)\.(?:message\.)?(?P<field>role|content|finish_reason)$"
+)
+
+
+def first(attributes: dict[str, Any], keys: Iterable[str]) -> Any:
+    for key in keys:
+        value = attributes.get(key)
+        if value is not None and value != "":
+            return value
+    return None
+
+
+def as_int(value: Any) -> int | None:
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def operation_of(attributes: dict[str, Any]) -> str | None:
+    operation = first(attributes, ("gen_ai.operation.name", "llm.request.type", "openinference.span.kind"))
+    if not isinstance(operation, str):
+        return None
+    lowered = operation.lower()
+    return OPERATION_ALIASES.get(lowered, lowered)
+
+
+def is_llm_call(attributes: dict[str, Any]) -> bool:
+    """A provider, model or token-usage attribute of any family, or an LLM operation."""
+    if any(
+        key in attributes for key in PROVIDER_KEYS + REQUEST_MODEL_KEYS + RESPONSE_MODEL_KEYS + USAGE_KEYS
+    ):
+        return True
+    if attributes.get("openinference.span.kind") in OPENINFERENCE_LLM_KINDS:
+        return True
+    return operation_of(attributes) in LLM_OPERATIONS
+
+
+def is_content_key(key: str) -> bool:
+    return key in CONTENT_KEYS or CONTENT_KEY.match(key) is not None
+
+
+def strip_content(attributes: dict[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in attributes.items() if not is_content_key(key)}
+
+
+def parse_messages(value: Any) -> list[Any] | None:
+    """Structured messages, or a JSON string of them (both are allowed by the conventions)."""
+    if isinstance(value, str):
+        try:
+            value = orjson.loads(value)
+        except orjson.JSONDecodeError:
+            return [{"role": "user", "content": value}]
+    if isinstance(value, dict):
+        return [value]
+    return value if isinstance(value, list) else None
+
+
+def indexed_messages(attributes: dict[str, Any], base: str) -> list[dict[str, Any]]:
+    """gen_ai.prompt.0.role / llm.input_messages.0.message.content ... as ordered messages."""
+    found: dict[int, dict[str, Any]] = {}
+    for key, value in attributes.items():
+        match = INDEXED.match(key)
+        if match and match["base"] == base:
+            found.setdefault(int(match["i"]), {})[match["field"]] = value
+    return [found[index] for index in sorted(found)]
+
+
+def message_text(message: Any) -> str:
+    if isinstance(message, str):
+        return message
+    if not isinstance(message, dict):
+        return ""
+    content = message.get("content")
+    if isinstance(content, str):
+        return content
+    parts = message.get("parts") if content is None else content
+    if isinstance(parts, list):
+        return "\n".join(
+            part if isinstance(part, str) else str(part.get("content") or part.get("text") or "")
+            for part in parts
+            if isinstance(part, str | dict)
+        )
+    return ""
+
+
+def cap_text(text: str | None, max_bytes: int) -> str | None:
+    if text is None:
+        return None
+    encoded = text.encode()
+    if len(encoded) <= max_bytes:
+        return text
+    marker = f"…[truncated {len(encoded) - max_bytes} bytes]"
+    return encoded[:max_bytes].decode(errors="ignore") + marker
+
+
+def cap_messages(messages: list[Any] | None, max_bytes: int) -> str | None:
+    """Messages as JSON within max_bytes: whole leading messages, then a marker of what was cut."""
+    if not messages:
+        return None
+    encoded = orjson.dumps(messages)
+    if len(encoded) <= max_bytes:
+        return encoded.decode()
+    kept: list[Any] = []
+    used = 2
+    for message in messages:
+        size = len(orjson.dumps(message)) + 1
+        if used + size > max_bytes:
+            break
+        kept.append(message)
+        used += size
+    if not kept:
+        kept.append(
+            {
+                "role": messages[0].get("role") if isinstance(messages[0], dict) else None,
+                "content": cap_text(message_text(messages[0]), max_bytes),
+            }
+        )
+    kept.append(
+        {"role": "observatory", "content": f"[truncated: {len(kept)} of {len(messages)} messages kept]"}
+    )
+    return orjson.dumps(kept).decode()
+
+
+class Conversation:
+    """Prompt and completion messages gathered from attributes and events of any family."""
+
+    def __init__(self, attributes: dict[str, Any]) -> None:
+        self.input = (
+            parse_messages(attributes.get("gen_ai.input.messages"))
+            or indexed_messages(attributes, "gen_ai.prompt")
+            or indexed_messages(attributes, "llm.input_messages")
+        )
+        self.output = (
+            parse_messages(attributes.get("gen_ai.output.messages"))
+            or indexed_messages(attributes, "gen_ai.completion")
+            or indexed_messages(attributes, "llm.output_messages")
+        )
+        system = parse_messages(attributes.get("gen_ai.system_instructions"))
+        if system:
+            self.input = [{"role": "system", "parts": system}, *self.input]
+        self.input_value = attributes.get("input.value")
+        self.output_value = attributes.get("output.value")
+        self.finish_reasons: list[str] = []
+        reasons = attributes.get("gen_ai.response.finish_reasons") or attributes.get("llm.finish_reason")
+        if isinstance(reasons, list):
+            self.finish_reasons.extend(str(r) for r in reasons)
+        elif reasons:
+            self.finish_reasons.append(str(reasons))
+        for message in self.output:
+            if isinstance(message, dict) and message.get("finish_reason"):
+                self.finish_reasons.append(str(message["finish_reason"]))
+
+    def add_event(self, name: str, attributes: dict[str, Any]) -> None:
+        if name in INPUT_EVENT_ROLES:
+            content = attributes.get("content", attributes.get("message"))
+            self.input.append({"role": attributes.get("role", INPUT_EVENT_ROLES[name]), "content": content})
+        elif name == CHOICE_EVENT:
+            message = attributes.get("message")
+            content = (
+                message
+                if isinstance(message, dict)
+                else {"role": "assistant", "content": attributes.get("content")}
+            )
+            if attributes.get("finish_reason"):
+                content = {**content, "finish_reason": attributes["finish_reason"]}
+                self.finish_reasons.append(str(attributes["finish_reason"]))
+            self.output.append(content)
+        elif name == DETAILS_EVENT:
+            self.input = self.input or parse_messages(attributes.get("gen_ai.input.messages")) or []
+            self.output = self.output or parse_messages(attributes.get("gen_ai.output.messages")) or []
+
+    def text(self, messages: list[Any], value: Any) -> str | None:
+        if messages:
+            return "\n".join(text for text in map(message_text, messages) if text)
+        return value if isinstance(value, str) else None
+
+    @property
+    def finish_reason(self) -> str | None:
+        unique = list(dict.fromkeys(self.finish_reasons))
+        return ",".join(unique)[:100] if unique else None
+
+
+def llm_fields(
+    attributes: dict[str, Any],
+    resource_attributes: dict[str, Any],
+    events: list[tuple[str, int, dict[str, Any]]],
+    start_ns: int,
+    content: ContentPolicy,
+) -> dict[str, Any]:
+    """The llm_traces columns that come from GenAI attributes and events."""
+    conversation = Conversation(attributes)
+    ttft_ms: float | None = None
+    for name, time_ns, event_attributes in events:
+        conversation.add_event(name, event_attributes)
+        if name in FIRST_TOKEN_EVENTS and ttft_ms is None:
+            ttft_ms = (time_ns - start_ns) / 1e6
+    seconds = first(attributes, TTFT_SECONDS_KEYS)
+    if isinstance(seconds, int | float) and not isinstance(seconds, bool):
+        ttft_ms = float(seconds) * 1000
+    milliseconds = first(attributes, TTFT_MS_KEYS)
+    if isinstance(milliseconds, int | float) and not isinstance(milliseconds, bool):
+        ttft_ms = float(milliseconds)
+    input_tokens = as_int(first(attributes, INPUT_TOKEN_KEYS))
+    output_tokens = as_int(first(attributes, OUTPUT_TOKEN_KEYS))
+    total_tokens = as_int(first(attributes, TOTAL_TOKEN_KEYS))
+    if total_tokens is None and (input_tokens is not None or output_tokens is not None):
+        total_tokens = (input_tokens or 0) + (output_tokens or 0)
+    request_model = first(attributes, REQUEST_MODEL_KEYS)
+    response_model = first(attributes, RESPONSE_MODEL_KEYS)
+    provider = first(attributes, PROVIDER_KEYS)
+    keep = content.keep
+    return {
+        "provider": str(provider) if provider is not None else None,
+        "model": str(response_model or request_model) if (response_model or request_model) else None,
+        "operation": operation_of(attributes),
+        "input_text": cap_text(
+            conversation.text(conversation.input, conversation.input_value), content.max_bytes
+        )
+        if keep
+        else None,
+        "output_text": cap_text(
+            conversation.text(conversation.output, conversation.output_value), content.max_bytes
+        )
+        if keep
+        else None,
+        "input_messages": cap_messages(conversation.input, content.max_bytes) if keep else None,
+        "output_messages": cap_messages(conversation.output, content.max_bytes) if keep else None,
+        "finish_reason": conversation.finish_reason,
+        "prompt_tokens": input_tokens,
+        "completion_tokens": output_tokens,
+        "total_tokens": total_tokens,
+        "cache_read_tokens": as_int(first(attributes, CACHE_READ_KEYS)),
+        "cache_write_tokens": as_int(first(attributes, CACHE_WRITE_KEYS)),
+        "reasoning_tokens": as_int(first(attributes, REASONING_KEYS)),
+        "ttft_ms": ttft_ms,
+        "user_id": _text(first(attributes, USER_KEYS)),
+        "session_id": _text(first(attributes, SESSION_KEYS)),
+        "environment": _text(
+            first(attributes, ENVIRONMENT_KEYS) or first(resource_attributes, ENVIRONMENT_KEYS)
+        ),
+    }
+
+
+def _text(value: Any) -> str | None:
+    return None if value is None else str(value)[:255]

@@ -1,0 +1,81 @@
+"""API-key authentication: `authorization: Bearer <key>` or `x-api-key: <key>` -> project id."""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import time
+from dataclasses import dataclass
+
+import asyncpg
+
+from observatory_ingest.convert.common import DEFAULT_PROJECT_ID
+from observatory_ingest.errors import Unauthenticated
+from observatory_ingest.store.keys import key_hash, lookup_prefix
+
+log = logging.getLogger(__name__)
+
+CACHE_TTL_S = 30.0
+
+
+def credentials_from(headers: dict[str, str]) -> str | None:
+    """The presented key from lower-cased header (or gRPC metadata) names, if any."""
+    authorization = headers.get("authorization", "")
+    if authorization.lower().startswith("bearer "):
+        return authorization[7:].strip() or None
+    return headers.get("x-api-key") or None
+
+
+@dataclass(frozen=True)
+class KeyRecord:
+    key_id: str
+    project_id: str
+    key_hash: bytes
+    revoked: bool
+    fetched_at: float
+
+
+class Authenticator:
+    """With auth disabled everything belongs to the default project. Otherwise keys are looked up
+    by prefix, compared by hash in constant time, and cached briefly (revocation applies within
+    CACHE_TTL_S)."""
+
+    def __init__(self, required: bool, pool: asyncpg.Pool | None = None, ttl: float = CACHE_TTL_S) -> None:
+        self.required = required
+        self.pool = pool
+        self.ttl = ttl
+        self._cache: dict[str, KeyRecord | None] = {}
+        self._fetched_at: dict[str, float] = {}
+
+    async def project_for(self, key: str | None) -> str:
+        if not self.required:
+            return DEFAULT_PROJECT_ID
+        if not key:
+            raise Unauthenticated("missing API key: send 'authorization: Bearer <key>' or 'x-api-key: <key>'")
+        record = await self._record(lookup_prefix(key))
+        # Compare even when the key is unknown, so timing does not tell which prefixes exist.
+        expected = record.key_hash if record else bytes(32)
+        if not hmac.compare_digest(expected, key_hash(key)) or record is None or record.revoked:
+            raise Unauthenticated("invalid or revoked API key")
+        return record.project_id
+
+    async def _record(self, prefix: str) -> KeyRecord | None:
+        now = time.monotonic()
+        if now - self._fetched_at.get(prefix, -self.ttl) < self.ttl:
+            return self._cache.get(prefix)
+        assert self.pool is not None
+        row = await self.pool.fetchrow(
+            "UPDATE api_keys SET last_used_at = now() WHERE key_prefix = $1 "
+            "RETURNING id, project_id, key_hash, revoked_at IS NOT NULL AS revoked",
+            prefix,
+        )
+        record = (
+            KeyRecord(str(row["id"]), str(row["project_id"]), bytes(row["key_hash"]), row["revoked"], now)
+            if row
+            else None
+        )
+        if len(self._cache) > 10_000:  # unknown prefixes must not grow the cache without bound
+            self._cache.clear()
+            self._fetched_at.clear()
+        self._cache[prefix], self._fetched_at[prefix] = record, now
+        return record
