@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from observatory_ingest import __version__
+from observatory_ingest.admin_commands import (
+    add_key_commands,
+    add_pricing_commands,
+    keys_command,
+    pricing_command,
+)
 from observatory_ingest.config import OPTIONS, ConfigError, Settings, load_settings, toml_text
 from observatory_ingest.logsetup import configure_logging
 
@@ -59,6 +66,8 @@ def build_parser() -> argparse.ArgumentParser:
     actions.add_parser("verify", help="check that the promised objects exist on this backend")
     for action in (up, down, *(actions.choices[name] for name in ("status", "verify"))):
         add_options(action, argparse.SUPPRESS)
+    for action in add_key_commands(commands) + add_pricing_commands(commands):
+        add_options(action, argparse.SUPPRESS)
     return parser
 
 
@@ -84,6 +93,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                 print(f"{name} = {value}")
             return 0
         return run(serve_command(settings))
+    # Listings piped into head and friends end quietly, as Unix tools do.
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+    if arguments.command == "keys":
+        return run(keys_command(settings, arguments))
+    if arguments.command == "pricing":
+        return run(pricing_command(settings, arguments))
     from observatory_ingest.migrate_command import migrate_command
 
     return run(migrate_command(settings, arguments))
