@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
-from opentelemetry.proto.common.v1.common_pb2 import AnyValue
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue, InstrumentationScope
 from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord
 
 from observatory_ingest.convert.common import (
@@ -17,6 +17,13 @@ from observatory_ingest.convert.common import (
     to_json,
 )
 from observatory_ingest.convert.context import ConvertContext
+from observatory_ingest.convert.genai import (
+    PROVIDER_KEYS,
+    REQUEST_MODEL_KEYS,
+    RESPONSE_MODEL_KEYS,
+    first,
+    strip_content,
+)
 
 LOG_COLUMNS = (
     "id",
@@ -98,30 +105,47 @@ def convert_logs(request: ExportLogsServiceRequest, context: ConvertContext) -> 
                 if problem:
                     result.reject(problem)
                     continue
-                observed = record.observed_time_unix_nano or record.time_unix_nano
-                # Logs carry no id: the record's own bytes and origin identify it across replays.
-                record_id = derived_id(project, origin, record.SerializeToString(deterministic=True))
-                rows.append(
-                    (
-                        record_id,
-                        project_id,
-                        pg_timestamp(record.time_unix_nano or observed),
-                        pg_timestamp(observed),
-                        record.severity_number,
-                        severity_text(record),
-                        body_text(record.body),
-                        service,
-                        record.trace_id.hex() or None,
-                        record.span_id.hex() or None,
-                        record.flags & TRACE_FLAGS_MASK,
-                        record.event_name or None,
-                        to_json(attributes(record.attributes)),
-                        resource_json,
-                        scope.name or None,
-                        scope.version or None,
-                        scope_attributes,
-                        record.dropped_attributes_count,
-                    )
-                )
+                row = log_row(record, project, project_id, origin, service, resource_json, scope,
+                              scope_attributes, context, llm_rows)  # fmt: skip
+                rows.append(row)
                 result.accepted += 1
     return result
+
+
+def log_row(
+    record: LogRecord,
+    project: bytes,
+    project_id: str,
+    origin: bytes,
+    service: str,
+    resource_json: str,
+    scope: InstrumentationScope,
+    scope_attributes: str | None,
+    context: ConvertContext,
+    llm_rows: list[Row],
+) -> Row:
+    """The logs row of one record; a GenAI record also adds its llm_logs row."""
+    observed = record.observed_time_unix_nano or record.time_unix_nano
+    # Logs carry no id: the record's own bytes and origin identify it across replays.
+    record_id = derived_id(project, origin, record.SerializeToString(deterministic=True))
+    record_attributes = attributes(record.attributes)
+    body = body_text(record.body)
+    genai = is_genai_record(record, record_attributes)
+    if genai and not context.content.keep:
+        record_attributes, body = strip_content(record_attributes), ""
+    attributes_json = to_json(record_attributes)
+    timestamp = pg_timestamp(record.time_unix_nano or observed)
+    trace_hex, span_hex = record.trace_id.hex() or None, record.span_id.hex() or None
+    severity = severity_text(record)
+    if genai:
+        model = first(record_attributes, RESPONSE_MODEL_KEYS) or first(record_attributes, REQUEST_MODEL_KEYS)
+        llm_rows.append((
+            record_id, project_id, timestamp, trace_hex, span_hex, first(record_attributes, PROVIDER_KEYS),
+            model, record.event_name or None, record.severity_number, severity, body, attributes_json,
+        ))  # fmt: skip
+    return (
+        record_id, project_id, timestamp, pg_timestamp(observed), record.severity_number, severity, body,
+        service, trace_hex, span_hex, record.flags & TRACE_FLAGS_MASK, record.event_name or None,
+        attributes_json, resource_json, scope.name or None, scope.version or None, scope_attributes,
+        record.dropped_attributes_count,
+    )  # fmt: skip
