@@ -115,12 +115,17 @@ def operation_of(attributes: dict[str, Any]) -> str | None:
     return OPERATION_ALIASES.get(lowered, lowered)
 
 
+LLM_MARKER_KEYS = frozenset(PROVIDER_KEYS + REQUEST_MODEL_KEYS + RESPONSE_MODEL_KEYS + USAGE_KEYS)
+OPERATION_KEYS = frozenset(("gen_ai.operation.name", "llm.request.type", "openinference.span.kind"))
+
+
 def is_llm_call(attributes: dict[str, Any]) -> bool:
     """A provider, model or token-usage attribute of any family, or an LLM operation."""
-    if any(
-        key in attributes for key in PROVIDER_KEYS + REQUEST_MODEL_KEYS + RESPONSE_MODEL_KEYS + USAGE_KEYS
-    ):
+    keys = attributes.keys()
+    if not keys.isdisjoint(LLM_MARKER_KEYS):
         return True
+    if keys.isdisjoint(OPERATION_KEYS):
+        return False
     if attributes.get("openinference.span.kind") in OPENINFERENCE_LLM_KINDS:
         return True
     return operation_of(attributes) in LLM_OPERATIONS
@@ -148,6 +153,10 @@ def parse_messages(value: Any) -> list[Any] | None:
 
 def indexed_messages(attributes: dict[str, Any], base: str) -> list[dict[str, Any]]:
     """gen_ai.prompt.0.role / llm.input_messages.0.message.content ... as ordered messages."""
+    # Indexed messages always start at 0: without that key there is nothing to scan for.
+    suffix = ".message" if base.startswith("llm.") else ""
+    if f"{base}.0{suffix}.role" not in attributes and f"{base}.0{suffix}.content" not in attributes:
+        return []
     found: dict[int, dict[str, Any]] = {}
     for key, value in attributes.items():
         match = INDEXED.match(key)
