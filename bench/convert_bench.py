@@ -28,8 +28,10 @@ def measure(signal: str, payloads: list[bytes], items_per_request: int, rounds: 
 def run(requests: int = 50, items: int = 512, rounds: int = 3) -> dict[str, float]:
     generator = Generator(seed=7)
     makers: dict[str, Callable[[int], Any]] = {
-        "traces": generator.traces, "logs": generator.logs, "metrics": generator.metrics,
-    }  # fmt: skip
+        "traces": generator.traces,
+        "logs": generator.logs,
+        "metrics": generator.metrics,
+    }
     results = {}
     for signal, make in makers.items():
         payloads = [make(items).SerializeToString() for _ in range(requests)]

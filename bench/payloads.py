@@ -54,65 +54,169 @@ class Generator:
         provider = {"gpt": "openai", "cla": "anthropic", "gem": "gcp.gemini"}[model[:3]]
         tokens_in, tokens_out = self.random.randrange(200, 4000), self.random.randrange(20, 800)
 
-        def add(index: int, parent: int | None, name: str, offset_ms: int, duration_ms: int, kind: int,
-                attributes: dict[str, Any], error: bool = False) -> Span:  # fmt: skip
+        def add(
+            index: int,
+            parent: int | None,
+            name: str,
+            offset_ms: int,
+            duration_ms: int,
+            kind: int,
+            attributes: dict[str, Any],
+            error: bool = False,
+        ) -> Span:
             span = Span(
-                trace_id=trace_id, span_id=span_ids[index],
-                parent_span_id=span_ids[parent] if parent is not None else b"", name=name, kind=kind,
-                start_time_unix_nano=t0 + offset_ms * MS, end_time_unix_nano=t0 + (offset_ms + duration_ms) * MS,
-                attributes=kvs(attributes), flags=0x301,
+                trace_id=trace_id,
+                span_id=span_ids[index],
+                parent_span_id=span_ids[parent] if parent is not None else b"",
+                name=name,
+                kind=kind,
+                start_time_unix_nano=t0 + offset_ms * MS,
+                end_time_unix_nano=t0 + (offset_ms + duration_ms) * MS,
+                attributes=kvs(attributes),
+                flags=0x301,
                 status=Status(code=Status.STATUS_CODE_ERROR, message="rate limited") if error else None,
-            )  # fmt: skip
+            )
             spans.append(span)
             return span
 
-        add(0, None, "POST /v1/answer", 0, 1900, Span.SPAN_KIND_SERVER, {
-            "http.request.method": "POST", "http.route": "/v1/answer", "http.response.status_code": 200,
-            "url.scheme": "https", "server.address": "api.bookshop.example", "user.id": user,
-            "session.id": f"sess-{self.random.randrange(20000)}", "client.address": "10.1.2.3",
-        })  # fmt: skip
-        add(1, 0, "redis GET", 2, 1, Span.SPAN_KIND_CLIENT, {"db.system": "redis", "db.operation.name": "GET",
-                                                             "server.address": "cache", "server.port": 6379})  # fmt: skip
-        add(2, 0, "embeddings text-embedding-3-small", 4, 80, Span.SPAN_KIND_CLIENT, {
-            "gen_ai.operation.name": "embeddings", "gen_ai.provider.name": "openai",
-            "gen_ai.request.model": "text-embedding-3-small", "gen_ai.usage.input_tokens": 24,
-        })  # fmt: skip
-        add(3, 0, "SELECT books", 90, 35, Span.SPAN_KIND_CLIENT, {
-            "db.system": "postgresql", "db.namespace": "catalogue", "db.operation.name": "SELECT",
-            "db.query.text": "SELECT id, title FROM books ORDER BY embedding <-> $1 LIMIT 8",
-            "db.response.returned_rows": 8,
-        })  # fmt: skip
-        chat = add(4, 0, f"chat {model}", 130, 1500, Span.SPAN_KIND_CLIENT, {
-            "gen_ai.operation.name": "chat", "gen_ai.provider.name": provider, "gen_ai.request.model": model,
-            "gen_ai.response.model": model, "gen_ai.request.temperature": 0.2, "gen_ai.request.max_tokens": 1024,
-            "gen_ai.usage.input_tokens": tokens_in, "gen_ai.usage.output_tokens": tokens_out,
-            "gen_ai.usage.cache_read.input_tokens": tokens_in // 4, "gen_ai.response.finish_reasons": ["stop"],
-            "gen_ai.response.id": f"chatcmpl-{self.random.randrange(10**12)}", "user.id": user,
-        }, error=self.random.random() < 0.02)  # fmt: skip
+        add(
+            0,
+            None,
+            "POST /v1/answer",
+            0,
+            1900,
+            Span.SPAN_KIND_SERVER,
+            {
+                "http.request.method": "POST",
+                "http.route": "/v1/answer",
+                "http.response.status_code": 200,
+                "url.scheme": "https",
+                "server.address": "api.bookshop.example",
+                "user.id": user,
+                "session.id": f"sess-{self.random.randrange(20000)}",
+                "client.address": "10.1.2.3",
+            },
+        )
+        add(
+            1,
+            0,
+            "redis GET",
+            2,
+            1,
+            Span.SPAN_KIND_CLIENT,
+            {
+                "db.system": "redis",
+                "db.operation.name": "GET",
+                "server.address": "cache",
+                "server.port": 6379,
+            },
+        )
+        add(
+            2,
+            0,
+            "embeddings text-embedding-3-small",
+            4,
+            80,
+            Span.SPAN_KIND_CLIENT,
+            {
+                "gen_ai.operation.name": "embeddings",
+                "gen_ai.provider.name": "openai",
+                "gen_ai.request.model": "text-embedding-3-small",
+                "gen_ai.usage.input_tokens": 24,
+            },
+        )
+        add(
+            3,
+            0,
+            "SELECT books",
+            90,
+            35,
+            Span.SPAN_KIND_CLIENT,
+            {
+                "db.system": "postgresql",
+                "db.namespace": "catalogue",
+                "db.operation.name": "SELECT",
+                "db.query.text": "SELECT id, title FROM books ORDER BY embedding <-> $1 LIMIT 8",
+                "db.response.returned_rows": 8,
+            },
+        )
+        chat = add(
+            4,
+            0,
+            f"chat {model}",
+            130,
+            1500,
+            Span.SPAN_KIND_CLIENT,
+            {
+                "gen_ai.operation.name": "chat",
+                "gen_ai.provider.name": provider,
+                "gen_ai.request.model": model,
+                "gen_ai.response.model": model,
+                "gen_ai.request.temperature": 0.2,
+                "gen_ai.request.max_tokens": 1024,
+                "gen_ai.usage.input_tokens": tokens_in,
+                "gen_ai.usage.output_tokens": tokens_out,
+                "gen_ai.usage.cache_read.input_tokens": tokens_in // 4,
+                "gen_ai.response.finish_reasons": ["stop"],
+                "gen_ai.response.id": f"chatcmpl-{self.random.randrange(10**12)}",
+                "user.id": user,
+            },
+            error=self.random.random() < 0.02,
+        )
         chat.events.add(
             time_unix_nano=t0 + 131 * MS, name="gen_ai.system.message", attributes=kvs({"content": PROMPT})
         )
         chat.events.add(
             time_unix_nano=t0 + 131 * MS, name="gen_ai.user.message", attributes=kvs({"content": QUESTION})
         )
-        chat.events.add(time_unix_nano=t0 + 1629 * MS, name="gen_ai.choice",
-                        attributes=kvs({"index": 0, "finish_reason": "stop", "content": ANSWER}))  # fmt: skip
-        add(5, 4, "execute_tool search_catalogue", 700, 120, Span.SPAN_KIND_INTERNAL, {
-            "gen_ai.operation.name": "execute_tool", "gen_ai.tool.name": "search_catalogue",
-            "gen_ai.tool.call.id": f"call_{self.random.randrange(10**9)}",
-        })  # fmt: skip
+        chat.events.add(
+            time_unix_nano=t0 + 1629 * MS,
+            name="gen_ai.choice",
+            attributes=kvs({"index": 0, "finish_reason": "stop", "content": ANSWER}),
+        )
+        add(
+            5,
+            4,
+            "execute_tool search_catalogue",
+            700,
+            120,
+            Span.SPAN_KIND_INTERNAL,
+            {
+                "gen_ai.operation.name": "execute_tool",
+                "gen_ai.tool.name": "search_catalogue",
+                "gen_ai.tool.call.id": f"call_{self.random.randrange(10**9)}",
+            },
+        )
         add(6, 0, "render answer", 1640, 20, Span.SPAN_KIND_INTERNAL, {"template": "answer.html", "books": 3})
-        add(7, 0, "kafka publish answered", 1670, 4, Span.SPAN_KIND_PRODUCER, {
-            "messaging.system": "kafka", "messaging.destination.name": "answers", "messaging.operation.type": "send",
-        })  # fmt: skip
+        add(
+            7,
+            0,
+            "kafka publish answered",
+            1670,
+            4,
+            Span.SPAN_KIND_PRODUCER,
+            {
+                "messaging.system": "kafka",
+                "messaging.destination.name": "answers",
+                "messaging.operation.type": "send",
+            },
+        )
 
     def traces(self, spans_per_request: int) -> ExportTraceServiceRequest:
         request = ExportTraceServiceRequest()
         resource_spans = request.resource_spans.add()
-        resource_spans.resource.attributes.extend(kvs({
-            "service.name": "bookshop-assistant", "service.version": "2.3.1", "deployment.environment.name": "prod",
-            "telemetry.sdk.language": "python", "telemetry.sdk.name": "opentelemetry", "host.name": "pod-7f9c",
-        }))  # fmt: skip
+        resource_spans.resource.attributes.extend(
+            kvs(
+                {
+                    "service.name": "bookshop-assistant",
+                    "service.version": "2.3.1",
+                    "deployment.environment.name": "prod",
+                    "telemetry.sdk.language": "python",
+                    "telemetry.sdk.name": "opentelemetry",
+                    "host.name": "pod-7f9c",
+                }
+            )
+        )
         scope_spans = resource_spans.scope_spans.add()
         scope_spans.scope.name, scope_spans.scope.version = "bookshop.instrumentation", "2.3.1"
         spans: list[Span] = []
@@ -132,11 +236,16 @@ class Generator:
         for _ in range(records):
             self.clock += 1000
             scope_logs.log_records.add(
-                time_unix_nano=self.clock, observed_time_unix_nano=self.clock + 500, severity_number=9,
-                severity_text="INFO", body=value(f"answered question in {self.random.randrange(2000)} ms"),
-                trace_id=self.random.randbytes(16), span_id=self.random.randbytes(8), flags=1,
+                time_unix_nano=self.clock,
+                observed_time_unix_nano=self.clock + 500,
+                severity_number=9,
+                severity_text="INFO",
+                body=value(f"answered question in {self.random.randrange(2000)} ms"),
+                trace_id=self.random.randbytes(16),
+                span_id=self.random.randbytes(8),
+                flags=1,
                 attributes=kvs({"code.function.name": "answer", "http.route": "/v1/answer", "books": 3}),
-            )  # fmt: skip
+            )
         return request
 
     def metrics(self, points: int) -> ExportMetricsServiceRequest:
@@ -147,26 +256,42 @@ class Generator:
         made = 0
         while made < points:
             self.clock += 1000
-            attributes = kvs({"gen_ai.provider.name": "openai", "gen_ai.request.model": "gpt-4o-mini",
-                              "worker": self.random.randrange(10**9)})  # fmt: skip
+            attributes = kvs(
+                {
+                    "gen_ai.provider.name": "openai",
+                    "gen_ai.request.model": "gpt-4o-mini",
+                    "worker": self.random.randrange(10**9),
+                }
+            )
             usage = scope.metrics.add(name="gen_ai.client.token.usage", unit="{token}")
             usage.histogram.aggregation_temporality = 1
-            usage.histogram.data_points.add(time_unix_nano=self.clock, start_time_unix_nano=self.clock - 10**10,
-                                            count=3, sum=900, min=100, max=500, explicit_bounds=[64, 256, 1024],
-                                            bucket_counts=[0, 1, 2, 0], attributes=attributes)  # fmt: skip
+            usage.histogram.data_points.add(
+                time_unix_nano=self.clock,
+                start_time_unix_nano=self.clock - 10**10,
+                count=3,
+                sum=900,
+                min=100,
+                max=500,
+                explicit_bounds=[64, 256, 1024],
+                bucket_counts=[0, 1, 2, 0],
+                attributes=attributes,
+            )
             requests = scope.metrics.add(name="http.server.requests", unit="1")
             requests.sum.is_monotonic, requests.sum.aggregation_temporality = True, 2
             requests.sum.data_points.add(
                 time_unix_nano=self.clock, as_int=self.random.randrange(10**6), attributes=attributes
             )
-            scope.metrics.add(name="queue.depth").gauge.data_points.add(time_unix_nano=self.clock, as_double=3.5,
-                                                                        attributes=attributes)  # fmt: skip
+            scope.metrics.add(name="queue.depth").gauge.data_points.add(
+                time_unix_nano=self.clock, as_double=3.5, attributes=attributes
+            )
             exponential = scope.metrics.add(name="llm.latency").exponential_histogram
-            point = exponential.data_points.add(time_unix_nano=self.clock, count=4, sum=10.5, scale=3, zero_count=0,
-                                                attributes=attributes)  # fmt: skip
+            point = exponential.data_points.add(
+                time_unix_nano=self.clock, count=4, sum=10.5, scale=3, zero_count=0, attributes=attributes
+            )
             point.positive.offset, point.positive.bucket_counts[:] = 2, [1, 2, 1]
             summary = scope.metrics.add(name="rpc.duration").summary.data_points.add(
-                time_unix_nano=self.clock, count=4, sum=10.5, attributes=attributes)  # fmt: skip
+                time_unix_nano=self.clock, count=4, sum=10.5, attributes=attributes
+            )
             summary.quantile_values.add(quantile=0.5, value=2.0)
             made += 5
         return request

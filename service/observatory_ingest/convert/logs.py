@@ -105,8 +105,18 @@ def convert_logs(request: ExportLogsServiceRequest, context: ConvertContext) -> 
                 if problem:
                     result.reject(problem)
                     continue
-                row = log_row(record, project, project_id, origin, service, resource_json, scope,
-                              scope_attributes, context, llm_rows)  # fmt: skip
+                row = log_row(
+                    record,
+                    project,
+                    project_id,
+                    origin,
+                    service,
+                    resource_json,
+                    scope,
+                    scope_attributes,
+                    context,
+                    llm_rows,
+                )
                 rows.append(row)
                 result.accepted += 1
     return result
@@ -139,13 +149,39 @@ def log_row(
     severity = severity_text(record)
     if genai:
         model = first(record_attributes, RESPONSE_MODEL_KEYS) or first(record_attributes, REQUEST_MODEL_KEYS)
-        llm_rows.append((
-            record_id, project_id, timestamp, trace_hex, span_hex, first(record_attributes, PROVIDER_KEYS),
-            model, record.event_name or None, record.severity_number, severity, body, attributes_json,
-        ))  # fmt: skip
+        llm_rows.append(
+            (
+                record_id,
+                project_id,
+                timestamp,
+                trace_hex,
+                span_hex,
+                first(record_attributes, PROVIDER_KEYS),
+                model,
+                record.event_name or None,
+                record.severity_number,
+                severity,
+                body,
+                attributes_json,
+            )
+        )
     return (
-        record_id, project_id, timestamp, pg_timestamp(observed), record.severity_number, severity, body,
-        service, trace_hex, span_hex, record.flags & TRACE_FLAGS_MASK, record.event_name or None,
-        attributes_json, resource_json, scope.name or None, scope.version or None, scope_attributes,
+        record_id,
+        project_id,
+        timestamp,
+        pg_timestamp(observed),
+        record.severity_number,
+        severity,
+        body,
+        service,
+        trace_hex,
+        span_hex,
+        record.flags & TRACE_FLAGS_MASK,
+        record.event_name or None,
+        attributes_json,
+        resource_json,
+        scope.name or None,
+        scope.version or None,
+        scope_attributes,
         record.dropped_attributes_count,
-    )  # fmt: skip
+    )

@@ -60,9 +60,21 @@ POINT_COLUMNS = (
 )
 
 LLM_METRIC_COLUMNS = (
-    "id", "project_id", "ts", "name", "provider", "model", "operation", "token_type", "value", "count",
-    "sum", "min", "max", "attributes",
-)  # fmt: skip
+    "id",
+    "project_id",
+    "ts",
+    "name",
+    "provider",
+    "model",
+    "operation",
+    "token_type",
+    "value",
+    "count",
+    "sum",
+    "min",
+    "max",
+    "attributes",
+)
 # gen_ai.client.token.usage, gen_ai.client.operation.duration and the newer gen_ai.client.inference.*.
 LLM_METRIC_PREFIX = "gen_ai.client."
 
@@ -201,10 +213,21 @@ def llm_metric_row(name: str, point: Row, point_attributes: dict[str, Any]) -> R
         token_type = "input" if "input" in name else "output" if "output" in name else None
     model = first(point_attributes, RESPONSE_MODEL_KEYS) or first(point_attributes, REQUEST_MODEL_KEYS)
     return (
-        row["id"], row["project_id"], row["timestamp"], name, first(point_attributes, PROVIDER_KEYS), model,
-        point_attributes.get("gen_ai.operation.name"), token_type, row["value"], row["count"], row["sum"],
-        row["min"], row["max"], row["attributes"],
-    )  # fmt: skip
+        row["id"],
+        row["project_id"],
+        row["timestamp"],
+        name,
+        first(point_attributes, PROVIDER_KEYS),
+        model,
+        point_attributes.get("gen_ai.operation.name"),
+        token_type,
+        row["value"],
+        row["count"],
+        row["sum"],
+        row["min"],
+        row["max"],
+        row["attributes"],
+    )
 
 
 def number(point: Any) -> float | int | None:

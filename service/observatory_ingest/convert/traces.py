@@ -27,26 +27,92 @@ ZERO_TRACE_ID = bytes(16)
 ZERO_SPAN_ID = bytes(8)
 
 SPAN_COLUMNS = (
-    "id", "project_id", "trace_id", "span_id", "parent_span_id", "name", "kind", "service_name",
-    "start_time", "end_time", "duration_us", "status", "status_message", "attributes", "events",
-    "links", "resource_attributes", "scope_name", "scope_version", "trace_state", "flags",
-    "dropped_attributes_count", "dropped_events_count", "dropped_links_count",
-)  # fmt: skip
+    "id",
+    "project_id",
+    "trace_id",
+    "span_id",
+    "parent_span_id",
+    "name",
+    "kind",
+    "service_name",
+    "start_time",
+    "end_time",
+    "duration_us",
+    "status",
+    "status_message",
+    "attributes",
+    "events",
+    "links",
+    "resource_attributes",
+    "scope_name",
+    "scope_version",
+    "trace_state",
+    "flags",
+    "dropped_attributes_count",
+    "dropped_events_count",
+    "dropped_links_count",
+)
 EVENT_COLUMNS = (
-    "id", "project_id", "span_id", "trace_id", "name", "timestamp", "attributes", "dropped_attributes_count",
-)  # fmt: skip
+    "id",
+    "project_id",
+    "span_id",
+    "trace_id",
+    "name",
+    "timestamp",
+    "attributes",
+    "dropped_attributes_count",
+)
 LLM_TRACE_COLUMNS = (
-    "id", "project_id", "ts", "trace_id", "span_id", "parent_span_id", "span_name", "span_kind",
-    "service_name", "provider", "model", "operation", "input_text", "output_text", "input_messages",
-    "output_messages", "finish_reason", "prompt_tokens", "completion_tokens", "total_tokens",
-    "cache_read_tokens", "cache_write_tokens", "reasoning_tokens", "prompt_cost_usd",
-    "completion_cost_usd", "total_cost_usd", "duration_ms", "ttft_ms", "status_code", "error_message",
-    "user_id", "session_id", "environment", "attributes", "resource_attributes",
-)  # fmt: skip
+    "id",
+    "project_id",
+    "ts",
+    "trace_id",
+    "span_id",
+    "parent_span_id",
+    "span_name",
+    "span_kind",
+    "service_name",
+    "provider",
+    "model",
+    "operation",
+    "input_text",
+    "output_text",
+    "input_messages",
+    "output_messages",
+    "finish_reason",
+    "prompt_tokens",
+    "completion_tokens",
+    "total_tokens",
+    "cache_read_tokens",
+    "cache_write_tokens",
+    "reasoning_tokens",
+    "prompt_cost_usd",
+    "completion_cost_usd",
+    "total_cost_usd",
+    "duration_ms",
+    "ttft_ms",
+    "status_code",
+    "error_message",
+    "user_id",
+    "session_id",
+    "environment",
+    "attributes",
+    "resource_attributes",
+)
 LLM_LOG_COLUMNS = (
-    "id", "project_id", "ts", "trace_id", "span_id", "provider", "model", "event_name",
-    "severity_number", "severity_text", "body", "attributes",
-)  # fmt: skip
+    "id",
+    "project_id",
+    "ts",
+    "trace_id",
+    "span_id",
+    "provider",
+    "model",
+    "event_name",
+    "severity_number",
+    "severity_text",
+    "body",
+    "attributes",
+)
 
 
 def enum_name(names: tuple[str, ...], number: int) -> str:
@@ -127,30 +193,70 @@ class TraceConverter:
             if not self.context.content.keep:
                 event_attributes = strip_content(event_attributes)
             event_list.append((event.name, event_time, event_attributes, index))
-            span_events.append({
-                "name": event.name, "time_unix_nano": event_time, "attributes": event_attributes,
-                "dropped_attributes_count": event.dropped_attributes_count,
-            })  # fmt: skip
-            self.events.append((
-                derived_id(self.project, span.trace_id, span.span_id, index.to_bytes(4, "big")),
-                project_id, span_uuid, trace_uuid, event.name, pg_timestamp(event_time),
-                to_json(event_attributes), event.dropped_attributes_count,
-            ))  # fmt: skip
+            span_events.append(
+                {
+                    "name": event.name,
+                    "time_unix_nano": event_time,
+                    "attributes": event_attributes,
+                    "dropped_attributes_count": event.dropped_attributes_count,
+                }
+            )
+            self.events.append(
+                (
+                    derived_id(self.project, span.trace_id, span.span_id, index.to_bytes(4, "big")),
+                    project_id,
+                    span_uuid,
+                    trace_uuid,
+                    event.name,
+                    pg_timestamp(event_time),
+                    to_json(event_attributes),
+                    event.dropped_attributes_count,
+                )
+            )
         status = enum_name(STATUS_CODES, span.status.code)
         kind = enum_name(SPAN_KINDS, span.kind)
         attributes_json = to_json(span_attributes)
-        self.spans.append((
-            span_uuid, project_id, trace_uuid, span.span_id.hex(), span.parent_span_id.hex() or None,
-            span.name, kind, service, pg_timestamp(start), pg_timestamp(end) if end else None,
-            (end - start) // 1000 if end else None, status, span.status.message or None,
-            attributes_json, to_json(span_events) if span_events else None,
-            to_json(links(span)) if span.links else None, resource_json, scope[0], scope[1],
-            span.trace_state or None, span.flags, span.dropped_attributes_count,
-            span.dropped_events_count, span.dropped_links_count,
-        ))  # fmt: skip
+        self.spans.append(
+            (
+                span_uuid,
+                project_id,
+                trace_uuid,
+                span.span_id.hex(),
+                span.parent_span_id.hex() or None,
+                span.name,
+                kind,
+                service,
+                pg_timestamp(start),
+                pg_timestamp(end) if end else None,
+                (end - start) // 1000 if end else None,
+                status,
+                span.status.message or None,
+                attributes_json,
+                to_json(span_events) if span_events else None,
+                to_json(links(span)) if span.links else None,
+                resource_json,
+                scope[0],
+                scope[1],
+                span.trace_state or None,
+                span.flags,
+                span.dropped_attributes_count,
+                span.dropped_events_count,
+                span.dropped_links_count,
+            )
+        )
         if is_llm_call(span_attributes):
-            self.add_llm_call(span, span_uuid, kind, status, service, span_attributes, attributes_json,
-                              resource_attributes, resource_json, event_list)  # fmt: skip
+            self.add_llm_call(
+                span,
+                span_uuid,
+                kind,
+                status,
+                service,
+                span_attributes,
+                attributes_json,
+                resource_attributes,
+                resource_json,
+                event_list,
+            )
 
     def add_llm_call(
         self,
@@ -172,33 +278,76 @@ class TraceConverter:
         price = self.context.prices.find(fields["provider"], fields["model"], start // 1000)
         cost = None
         if price is not None:
-            cost = cost_of(price, Usage(
-                fields["prompt_tokens"] or 0, fields["completion_tokens"] or 0,
-                fields["cache_read_tokens"] or 0, fields["cache_write_tokens"] or 0,
-            ))  # fmt: skip
+            cost = cost_of(
+                price,
+                Usage(
+                    fields["prompt_tokens"] or 0,
+                    fields["completion_tokens"] or 0,
+                    fields["cache_read_tokens"] or 0,
+                    fields["cache_write_tokens"] or 0,
+                ),
+            )
         elif fields["model"]:
             self.result.unpriced += 1
         trace_hex, span_hex = span.trace_id.hex(), span.span_id.hex()
-        self.llm_traces.append((
-            span_uuid, self.context.project_id, pg_timestamp(start), trace_hex, span_hex,
-            span.parent_span_id.hex() or None, span.name, kind, service, fields["provider"],
-            fields["model"], fields["operation"], fields["input_text"], fields["output_text"],
-            fields["input_messages"], fields["output_messages"], fields["finish_reason"],
-            fields["prompt_tokens"], fields["completion_tokens"], fields["total_tokens"],
-            fields["cache_read_tokens"], fields["cache_write_tokens"], fields["reasoning_tokens"],
-            cost.prompt_usd if cost else None, cost.completion_usd if cost else None,
-            cost.total_usd if cost else None, (end - start) / 1e6 if end else None, fields["ttft_ms"],
-            status, error_message(span, span_attributes, events), fields["user_id"],
-            fields["session_id"], fields["environment"], attributes_json, resource_json,
-        ))  # fmt: skip
+        self.llm_traces.append(
+            (
+                span_uuid,
+                self.context.project_id,
+                pg_timestamp(start),
+                trace_hex,
+                span_hex,
+                span.parent_span_id.hex() or None,
+                span.name,
+                kind,
+                service,
+                fields["provider"],
+                fields["model"],
+                fields["operation"],
+                fields["input_text"],
+                fields["output_text"],
+                fields["input_messages"],
+                fields["output_messages"],
+                fields["finish_reason"],
+                fields["prompt_tokens"],
+                fields["completion_tokens"],
+                fields["total_tokens"],
+                fields["cache_read_tokens"],
+                fields["cache_write_tokens"],
+                fields["reasoning_tokens"],
+                cost.prompt_usd if cost else None,
+                cost.completion_usd if cost else None,
+                cost.total_usd if cost else None,
+                (end - start) / 1e6 if end else None,
+                fields["ttft_ms"],
+                status,
+                error_message(span, span_attributes, events),
+                fields["user_id"],
+                fields["session_id"],
+                fields["environment"],
+                attributes_json,
+                resource_json,
+            )
+        )
         for name, time_ns, event_attributes, index in events:
             if name.startswith("gen_ai."):
                 event_json = to_json(event_attributes)
-                self.llm_logs.append((
-                    derived_id(self.project, span.trace_id, span.span_id, index.to_bytes(4, "big")),
-                    self.context.project_id, pg_timestamp(time_ns), trace_hex, span_hex,
-                    fields["provider"], fields["model"], name, None, None, event_json, event_json,
-                ))  # fmt: skip
+                self.llm_logs.append(
+                    (
+                        derived_id(self.project, span.trace_id, span.span_id, index.to_bytes(4, "big")),
+                        self.context.project_id,
+                        pg_timestamp(time_ns),
+                        trace_hex,
+                        span_hex,
+                        fields["provider"],
+                        fields["model"],
+                        name,
+                        None,
+                        None,
+                        event_json,
+                        event_json,
+                    )
+                )
 
 
 def error_message(

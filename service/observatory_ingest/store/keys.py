@@ -55,8 +55,11 @@ async def create_key(
         key = new_key()
         await connection.execute(
             "INSERT INTO api_keys (project_id, name, key_prefix, key_hash) VALUES ($1, $2, $3, $4)",
-            project_id, name, lookup_prefix(key), key_hash(key),
-        )  # fmt: skip
+            project_id,
+            name,
+            lookup_prefix(key),
+            key_hash(key),
+        )
     return key, project_id
 
 

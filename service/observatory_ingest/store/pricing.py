@@ -39,14 +39,21 @@ async def load_price_book(connection: asyncpg.Connection | asyncpg.Pool) -> Pric
                   cache_read_usd_per_mtok, cache_write_usd_per_mtok, effective_from, effective_to
            FROM model_pricing"""
     )
-    return PriceBook.of([
-        Price(
-            row["provider"], row["model"], row["input_usd_per_mtok"], row["output_usd_per_mtok"],
-            row["cache_read_usd_per_mtok"], row["cache_write_usd_per_mtok"],
-            epoch_us(row["effective_from"]) or 0, epoch_us(row["effective_to"]),
-        )
-        for row in rows
-    ])  # fmt: skip
+    return PriceBook.of(
+        [
+            Price(
+                row["provider"],
+                row["model"],
+                row["input_usd_per_mtok"],
+                row["output_usd_per_mtok"],
+                row["cache_read_usd_per_mtok"],
+                row["cache_write_usd_per_mtok"],
+                epoch_us(row["effective_from"]) or 0,
+                epoch_us(row["effective_to"]),
+            )
+            for row in rows
+        ]
+    )
 
 
 class PriceCatalog:
@@ -126,9 +133,14 @@ def parse_price_row(record: dict[str, Any], where: str) -> PriceRow:
     required = decimal("input_usd_per_mtok", True), decimal("output_usd_per_mtok", True)
     assert required[0] is not None and required[1] is not None
     return PriceRow(
-        provider.lower(), model.lower(), required[0], required[1],
-        decimal("cache_read_usd_per_mtok", False), decimal("cache_write_usd_per_mtok", False), effective_from,
-    )  # fmt: skip
+        provider.lower(),
+        model.lower(),
+        required[0],
+        required[1],
+        decimal("cache_read_usd_per_mtok", False),
+        decimal("cache_write_usd_per_mtok", False),
+        effective_from,
+    )
 
 
 def read_price_file(path: Path) -> list[PriceRow]:
