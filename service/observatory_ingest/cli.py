@@ -92,7 +92,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             for name, value in settings.masked().items():
                 print(f"{name} = {value}")
             return 0
-        return run(serve_command(settings))
+        return run(serve_command(settings, list(sys.argv[1:] if argv is None else argv)))
     # Listings piped into head and friends end quietly, as Unix tools do.
     signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     if arguments.command == "keys":
@@ -111,7 +111,11 @@ def run(coroutine: Any) -> int:
     return result
 
 
-async def serve_command(settings: Settings) -> int:
+async def serve_command(settings: Settings, argv: Sequence[str]) -> int:
+    if settings.workers > 1:
+        from observatory_ingest.workers import supervise
+
+        return await supervise(settings, argv)
     from observatory_ingest.app import serve
 
     return await serve(settings)

@@ -93,6 +93,12 @@ def positive_int(text: str) -> int:
     return value
 
 
+def parse_workers(text: str) -> int:
+    if text == "auto":
+        return os.cpu_count() or 1
+    return positive_int(text)
+
+
 def choice(*allowed: str) -> Callable[[str], str]:
     def parse(text: str) -> str:
         if text not in allowed:
@@ -152,6 +158,7 @@ OPTIONS: tuple[Option, ...] = (
         "llm-content", choice("keep", "drop"), "keep", "Prompt/completion content: keep or drop (privacy)"
     ),
     Option("llm-content-max-bytes", positive_int, "65536", "Largest stored prompt/completion field"),
+    Option("workers", parse_workers, "1", "Processes sharing the ports (SO_REUSEPORT); auto = one per core"),
     Option("queue-size", positive_int, "100000", "Rows buffered per signal before refusing"),
     Option("batch-size", positive_int, "5000", "Rows per database transaction, at most"),
     Option("flush-interval", parse_duration, "200ms", "Longest wait to fill a batch"),
@@ -181,6 +188,7 @@ class Settings:
     tls_key_file: Path | None
     tls_client_ca_file: Path | None
     migrate: bool
+    workers: int
     auth: str
     llm_content: str
     llm_content_max_bytes: int

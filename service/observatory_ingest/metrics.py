@@ -8,14 +8,17 @@ from __future__ import annotations
 
 import platform
 
-from prometheus_client import Counter, Gauge, Histogram, Info
+from prometheus_client import Counter, Gauge, Histogram
 
 from observatory_ingest import __version__
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
-BUILD_INFO = Info("observatory_build", "Build information")
-BUILD_INFO.info({"version": __version__, "python": platform.python_version()})
+# A gauge rather than an Info: Info is not supported in multi-process (--workers) mode.
+BUILD_INFO = Gauge(
+    "observatory_build_info", "Build information", ["version", "python"], multiprocess_mode="max"
+)
+BUILD_INFO.labels(__version__, platform.python_version()).set(1)
 
 ITEMS_RECEIVED = Counter(
     "observatory_receiver_received_items_total",
@@ -49,8 +52,13 @@ EXPORT_DURATION = Histogram(
     buckets=LATENCY_BUCKETS,
 )
 
-QUEUE_SIZE = Gauge("observatory_queue_size", "Rows waiting in the queue", ["signal"])
-QUEUE_CAPACITY = Gauge("observatory_queue_capacity", "Rows the queue can hold", ["signal"])
+# With --workers, gauges add up over the live workers (each has its own queues and pool).
+QUEUE_SIZE = Gauge(
+    "observatory_queue_size", "Rows waiting in the queue", ["signal"], multiprocess_mode="livesum"
+)
+QUEUE_CAPACITY = Gauge(
+    "observatory_queue_capacity", "Rows the queue can hold", ["signal"], multiprocess_mode="livesum"
+)
 
 BATCHES = Counter("observatory_writer_batches_total", "Transactions committed", ["signal"])
 ROWS_WRITTEN = Counter(
@@ -83,6 +91,14 @@ LLM_UNPRICED_CALLS = Counter(
     "observatory_llm_unpriced_calls_total",
     "LLM call spans stored with NULL cost because model_pricing has no price for their model",
 )
-POOL_SIZE = Gauge("observatory_db_pool_size", "Open connections in the writers' pool")
-POOL_IN_USE = Gauge("observatory_db_pool_in_use", "Pool connections currently checked out")
-READY = Gauge("observatory_ready", "1 when ready to accept data (migrated, database reachable, running)")
+POOL_SIZE = Gauge(
+    "observatory_db_pool_size", "Open connections in the writers' pool", multiprocess_mode="livesum"
+)
+POOL_IN_USE = Gauge(
+    "observatory_db_pool_in_use", "Pool connections currently checked out", multiprocess_mode="livesum"
+)
+READY = Gauge(
+    "observatory_ready",
+    "1 when ready to accept data (migrated, database reachable, running)",
+    multiprocess_mode="livemin",
+)

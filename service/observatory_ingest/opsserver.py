@@ -3,16 +3,26 @@
 from __future__ import annotations
 
 import logging
+import os
 
 import orjson
 from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest, multiprocess
 
 from observatory_ingest.config import ListenAddress
 from observatory_ingest.health import Health
 from observatory_ingest.webserver import RunningSite, start_site
 
 log = logging.getLogger(__name__)
+
+
+def metrics_registry() -> CollectorRegistry:
+    """This process's registry, or with --workers every worker's samples summed."""
+    if "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
+        return REGISTRY
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+    return registry
 
 
 class OpsServer:
@@ -26,7 +36,7 @@ class OpsServer:
         self.site: RunningSite | None = None
 
     async def metrics(self, request: web.Request) -> web.Response:
-        body = generate_latest(REGISTRY)
+        body = generate_latest(metrics_registry())
         return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
     async def healthz(self, request: web.Request) -> web.Response:

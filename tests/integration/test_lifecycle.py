@@ -6,6 +6,7 @@ import asyncio
 import signal
 from pathlib import Path
 
+import aiohttp
 import asyncpg
 
 from tests.integration.sdk_load import SpanLoad
@@ -40,3 +41,34 @@ async def test_sigterm_under_load_drains_and_loses_nothing_acknowledged(
     assert len(acknowledged) > 500, "the load did not run"
     assert acknowledged <= set(stored), f"{len(acknowledged - set(stored))} acknowledged spans missing"
     assert len(stored) == len(set(stored)), "duplicates stored"
+
+
+async def test_two_workers_share_the_ports_aggregate_metrics_and_stop_together(
+    database: str, db: asyncpg.Connection, tmp_path: Path
+) -> None:
+    served = ServeProcess(tmp_path / "workers.log", "--workers", "2", database_url=database)
+    try:
+        grpc_port, _, metrics_port = served.wait_ready()
+        await asyncio.sleep(1.0)  # both workers up (each logs its own ready line)
+        assert served.text().count("msg=ready") == 2
+        load = SpanLoad(grpc_port, "two-workers", rate=1000, seconds=2).start()
+        await asyncio.sleep(2.5)
+        acknowledged = await asyncio.to_thread(load.finish)
+        async with (
+            aiohttp.ClientSession() as session,
+            session.get(f"http://127.0.0.1:{metrics_port}/metrics") as reply,
+        ):
+            text = await reply.text()
+        assert 'observatory_queue_capacity{signal="traces"} 200000.0' in text
+        accepted = sum(
+            float(line.rsplit(" ", 1)[1])
+            for line in text.splitlines()
+            if line.startswith('observatory_receiver_accepted_items_total{signal="traces",transport="grpc"}')
+        )
+        assert accepted == len(acknowledged) > 0
+        assert await asyncio.to_thread(served.terminate) == 0
+    finally:
+        served.close()
+    assert served.text().count("msg=stopped") == 2
+    stored = await stored_span_keys(db, "two-workers")
+    assert acknowledged <= set(stored)

@@ -1,0 +1,122 @@
+"""`serve --workers N`: one supervisor, N worker processes sharing the listen ports (SO_REUSEPORT).
+
+The supervisor starts the embedded database if needed, applies migrations once, reserves the
+ports, starts the workers, forwards SIGTERM / SIGINT to them and exits when they have all stopped.
+Workers write Prometheus samples to a shared directory so any worker's /metrics shows the sum.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import shutil
+import signal
+import socket
+import sys
+import tempfile
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+
+from observatory_ingest.app import migrate_to_latest
+from observatory_ingest.config import ListenAddress, Settings
+from observatory_ingest.store.database import database_dsn
+
+log = logging.getLogger(__name__)
+
+MULTIPROCESS_ENV = "PROMETHEUS_MULTIPROC_DIR"
+
+
+@contextmanager
+def reserved_ports(addresses: Sequence[ListenAddress]) -> Iterator[list[ListenAddress]]:
+    """Concrete ports for port-0 addresses, held (bound, not listening) while the workers run."""
+    held: list[socket.socket] = []
+    concrete = []
+    try:
+        for address in addresses:
+            family = socket.AF_INET6 if ":" in address.host else socket.AF_INET
+            sock = socket.socket(family, socket.SOCK_STREAM)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+            sock.bind((address.host, address.port))
+            held.append(sock)
+            concrete.append(ListenAddress(address.host, sock.getsockname()[1]))
+        yield concrete
+    finally:
+        for sock in held:
+            sock.close()
+
+
+async def supervise(settings: Settings, argv: Sequence[str]) -> int:
+    async with database_dsn(settings) as dsn:
+        if settings.migrate:
+            await migrate_to_latest(dsn)
+        listens = [settings.grpc_listen, settings.http_listen, settings.metrics_listen]
+        metrics_dir = tempfile.mkdtemp(prefix="observatory-metrics-")
+        try:
+            with reserved_ports(listens) as (grpc_listen, http_listen, metrics_listen):
+                overrides = [
+                    "--workers",
+                    "1",
+                    "--no-migrate",
+                    "--grpc-listen",
+                    str(grpc_listen),
+                    "--http-listen",
+                    str(http_listen),
+                    "--metrics-listen",
+                    str(metrics_listen),
+                ]
+                environment = {**os.environ, MULTIPROCESS_ENV: metrics_dir, "OBSERVATORY_DATABASE_URL": dsn}
+                log.info(
+                    "starting workers",
+                    extra={
+                        "workers": settings.workers,
+                        "grpc": str(grpc_listen),
+                        "http": str(http_listen),
+                        "metrics": str(metrics_listen),
+                    },
+                )
+                return await run_workers(settings.workers, [*argv, *overrides], environment)
+        finally:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
+
+
+async def run_workers(count: int, argv: Sequence[str], environment: dict[str, str]) -> int:
+    processes = [
+        await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "observatory_ingest", *argv, env=environment
+        )
+        for _ in range(count)
+    ]
+    loop = asyncio.get_running_loop()
+
+    def forward(signum: int) -> None:
+        for process in processes:
+            if process.returncode is None:
+                process.send_signal(signum)
+
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, forward, signum)
+    waits = {asyncio.ensure_future(process.wait()): process for process in processes}
+    pending = set(waits)
+    failed = False
+    while pending:
+        done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+        for finished in done:
+            process = waits[finished]
+            mark_process_dead(process.pid)
+            if process.returncode != 0 and not failed:
+                # One worker failing takes the others down: a supervisor above restarts us whole.
+                failed = True
+                log.error(
+                    "worker exited; stopping the others",
+                    extra={"pid": process.pid, "code": process.returncode},
+                )
+                forward(signal.SIGTERM)
+    return 1 if failed else 0
+
+
+def mark_process_dead(pid: int) -> None:
+    from prometheus_client import multiprocess
+
+    if MULTIPROCESS_ENV in os.environ:
+        multiprocess.mark_process_dead(pid)  # type: ignore[no-untyped-call]
