@@ -62,13 +62,14 @@ QUEUE_CAPACITY = Gauge(
 
 BATCHES = Counter("observatory_writer_batches_total", "Transactions committed", ["signal"])
 ROWS_WRITTEN = Counter(
-    "observatory_writer_rows_total", "Rows copied into the database and committed", ["table"]
+    "observatory_writer_rows_total",
+    "Rows sent to the database in committed batches (replayed rows included)",
+    ["table"],
 )
-COPY_DURATION = Histogram(
-    "observatory_writer_copy_duration_seconds",
-    "Time spent in binary COPY into staging tables, per batch",
+MERGE_FALLBACKS = Counter(
+    "observatory_writer_merge_fallbacks_total",
+    "Batches that met existing rows (replays) and were written through staging and merge",
     ["signal"],
-    buckets=LATENCY_BUCKETS,
 )
 FLUSH_DURATION = Histogram(
     "observatory_writer_flush_duration_seconds",

@@ -343,3 +343,24 @@ async def test_unreachable_database_answers_unavailable_and_not_serving(database
         async with grpc.aio.insecure_channel(f"127.0.0.1:{service.grpc_port}") as channel:
             response = await health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest())
             assert response.status == health_pb2.HealthCheckResponse.NOT_SERVING
+
+
+async def test_a_request_mixing_replayed_and_new_spans_takes_the_merge_path(
+    service: RunningService, db: asyncpg.Connection
+) -> None:
+    whole, mixed = b"\x12" * 16, b"\x23" * 16
+    await export(service.grpc_port, "traces", trace_request(llm_trace(whole)))
+    root, retrieval, llm, tool = llm_trace(mixed)
+    fallbacks_before = merge_fallbacks()
+    await export(service.grpc_port, "traces", trace_request([root, retrieval]))
+    # root and retrieval again (a client retry that grew), plus two new spans: some rows exist.
+    await export(service.grpc_port, "traces", trace_request([root, retrieval, llm, tool]))
+    assert merge_fallbacks() == fallbacks_before + 1
+    assert await db.fetchval("SELECT count(*) FROM trace_spans WHERE trace_id = $1::uuid", mixed.hex()) == 4
+    assert await summary(db, mixed) == await summary(db, whole)
+
+
+def merge_fallbacks() -> float:
+    from prometheus_client import REGISTRY
+
+    return REGISTRY.get_sample_value("observatory_writer_merge_fallbacks_total", {"signal": "traces"}) or 0.0

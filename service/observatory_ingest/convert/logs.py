@@ -45,6 +45,7 @@ LOG_COLUMNS = (
     "scope_attributes",
     "dropped_attributes_count",
 )
+LOG_REF_COLUMNS = ("id", "project_id", "timestamp", "trace_id", "span_id")
 TRACE_FLAGS_MASK = 0xFF  # LogRecord.flags: bits 0-7 are the W3C trace flags, the rest reserved
 SEVERITY_NAMES = ("TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL")
 
@@ -90,7 +91,8 @@ def is_genai_record(record: LogRecord, record_attributes: dict[str, object]) -> 
 def convert_logs(request: ExportLogsServiceRequest, context: ConvertContext) -> Converted:
     rows: list[Row] = []
     llm_rows: list[Row] = []
-    result = Converted({"logs": rows, "llm_logs": llm_rows})
+    refs: list[Row] = []
+    result = Converted({"logs": rows, "llm_logs": llm_rows, "log_refs": refs})
     project, project_id = context.project, context.project_id
     for resource_logs in request.resource_logs:
         resource_attributes = attributes(resource_logs.resource.attributes)
@@ -118,6 +120,8 @@ def convert_logs(request: ExportLogsServiceRequest, context: ConvertContext) -> 
                     llm_rows,
                 )
                 rows.append(row)
+                if row[8] and row[9]:  # trace and span ids: it may belong to an LLM call
+                    refs.append((row[0], project_id, row[2], row[8], row[9]))
                 result.accepted += 1
     return result
 

@@ -23,6 +23,7 @@ from observatory_ingest.convert.pricing import Usage, cost_of
 
 SPAN_KINDS = ("unspecified", "internal", "server", "client", "producer", "consumer")
 STATUS_CODES = ("unset", "ok", "error")
+STATUS_RANK = {"unset": 0, "ok": 1, "error": 2}
 ZERO_TRACE_ID = bytes(16)
 ZERO_SPAN_ID = bytes(8)
 
@@ -99,6 +100,22 @@ LLM_TRACE_COLUMNS = (
     "attributes",
     "resource_attributes",
 )
+# Light rows that let log records and LLM spans find each other, whichever arrives second.
+LLM_SPAN_REF_COLUMNS = ("project_id", "trace_id", "span_id", "ts", "provider", "model")
+TRACE_PART_COLUMNS = (
+    "id",
+    "project_id",
+    "trace_id",
+    "service_name",
+    "start_time",
+    "end_time",
+    "status",
+    "status_message",
+    "root_span_name",
+    "attributes",
+    "resource_attributes",
+    "span_count",
+)
 LLM_LOG_COLUMNS = (
     "id",
     "project_id",
@@ -143,12 +160,15 @@ class TraceConverter:
         self.events: list[Row] = []
         self.llm_traces: list[Row] = []
         self.llm_logs: list[Row] = []
+        self.llm_span_refs: list[Row] = []
+        self.trace_parts: dict[str, list[Any]] = {}
         self.result = Converted(
             {
                 "trace_spans": self.spans,
                 "trace_events": self.events,
                 "llm_traces": self.llm_traces,
                 "llm_logs": self.llm_logs,
+                "llm_span_refs": self.llm_span_refs,
             }
         )
 
@@ -170,7 +190,46 @@ class TraceConverter:
                         span_attributes = strip_content(span_attributes)
                     self.add_span(span, span_attributes, resource_attributes, resource_json, service, scope)
                     self.result.accepted += 1
+        self.result.tables["trace_parts"] = [tuple(part) for part in self.trace_parts.values()]
         return self.result
+
+    def add_to_trace_part(
+        self, trace_uuid: str, row: Row, span_attributes_json: str, resource_json: str
+    ) -> None:
+        """This request's share of a trace's summary, merged with other shares in SQL."""
+        _, project_id, _, _, parent, name, _, service, start, end, _, status, message = row[:13]
+        part = self.trace_parts.get(trace_uuid)
+        if part is None:
+            # Columns of TRACE_PART_COLUMNS: id, project_id, trace_id, service_name, start_time, end_time,
+            # status, status_message, root_span_name, attributes, resource_attributes, span_count.
+            part = [
+                trace_uuid,
+                project_id,
+                trace_uuid,
+                service,
+                start,
+                end,
+                "unset",
+                None,
+                None,
+                "{}",
+                "{}",
+                0,
+            ]
+            self.trace_parts[trace_uuid] = part
+        part[11] += 1
+        if start < part[4]:
+            part[4] = start
+        if end is not None and (part[5] is None or end > part[5]):
+            part[5] = end
+        if STATUS_RANK[status] > STATUS_RANK[part[6]]:
+            part[6] = status
+        if status == "error" and message is not None and (part[7] is None or message < part[7]):
+            part[7] = message
+        if parent is None and part[8] is None:
+            part[3], part[8], part[9], part[10] = service, name, span_attributes_json, resource_json
+        elif part[8] is None and service < part[3]:
+            part[3] = service
 
     def add_span(
         self,
@@ -244,6 +303,7 @@ class TraceConverter:
                 span.dropped_links_count,
             )
         )
+        self.add_to_trace_part(trace_uuid, self.spans[-1], attributes_json, resource_json)
         if is_llm_call(span_attributes):
             self.add_llm_call(
                 span,
@@ -327,6 +387,16 @@ class TraceConverter:
                 fields["environment"],
                 attributes_json,
                 resource_json,
+            )
+        )
+        self.llm_span_refs.append(
+            (
+                self.context.project_id,
+                trace_hex,
+                span_hex,
+                pg_timestamp(start),
+                fields["provider"],
+                fields["model"],
             )
         )
         for name, time_ns, event_attributes, index in events:

@@ -1,18 +1,32 @@
-"""Per signal: the staging tables rows are copied into, and the SQL that merges them."""
+"""Per signal: how a batch is written. Two paths with the same result:
+
+direct  COPY straight into the real tables. If that succeeds every row was new (the primary keys
+        guarantee it), so per-request partial aggregates are enough to merge trace summaries.
+merge   COPY into per-connection staging tables, then INSERT ... ON CONFLICT DO NOTHING. Used when
+        the direct COPY meets a row that exists already (a replay): idempotent by construction.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from observatory_ingest.convert.logs import LOG_COLUMNS
+from observatory_ingest.convert.logs import LOG_COLUMNS, LOG_REF_COLUMNS
 from observatory_ingest.convert.metrics import LLM_METRIC_COLUMNS, METRIC_COLUMNS, POINT_COLUMNS
-from observatory_ingest.convert.traces import EVENT_COLUMNS, LLM_LOG_COLUMNS, LLM_TRACE_COLUMNS, SPAN_COLUMNS
+from observatory_ingest.convert.traces import (
+    EVENT_COLUMNS,
+    LLM_LOG_COLUMNS,
+    LLM_SPAN_REF_COLUMNS,
+    LLM_TRACE_COLUMNS,
+    SPAN_COLUMNS,
+    TRACE_PART_COLUMNS,
+)
 
 
 @dataclass(frozen=True)
 class StagedTable:
     table: str
     columns: tuple[str, ...]
+    definition: str | None = None  # column definitions when the rows fit no real table
 
     @property
     def staging(self) -> str:
@@ -21,12 +35,10 @@ class StagedTable:
     @property
     def create_staging(self) -> str:
         # Temporary, per connection, emptied by every commit.
-        return (
-            f"CREATE TEMPORARY TABLE IF NOT EXISTS {self.staging} "
-            f"(LIKE {self.table} INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
-        )
+        shape = self.definition or f"LIKE {self.table} INCLUDING DEFAULTS"
+        return f"CREATE TEMPORARY TABLE IF NOT EXISTS {self.staging} ({shape}) ON COMMIT DELETE ROWS"
 
-    def insert_ignoring_duplicates(self, order_by: str) -> str:
+    def insert_ignoring_duplicates(self, order_by: str = "id") -> str:
         columns = ", ".join(self.columns)
         return (
             f"INSERT INTO {self.table} ({columns}) SELECT {columns} FROM {self.staging} "
@@ -37,19 +49,73 @@ class StagedTable:
 @dataclass(frozen=True)
 class SignalSchema:
     signal: str
-    staged: tuple[StagedTable, ...]
+    staged: tuple[StagedTable, ...]  # merge path: everything goes through staging
     merge: tuple[str, ...]
+    direct: tuple[StagedTable, ...]  # direct path: COPY into the real table
+    direct_staged: tuple[StagedTable, ...]  # direct path: still staged (aggregates, refs)
+    direct_before: tuple[str, ...]  # direct path: SQL before the direct COPY
+    direct_after: tuple[str, ...]  # direct path: SQL after it
+
+    @property
+    def all_staging(self) -> tuple[StagedTable, ...]:
+        return tuple(dict.fromkeys(self.staged + self.direct_staged))
 
 
 SPANS = StagedTable("trace_spans", SPAN_COLUMNS)
 EVENTS = StagedTable("trace_events", EVENT_COLUMNS)
+LLM_TRACES = StagedTable("llm_traces", LLM_TRACE_COLUMNS)
+LLM_LOGS = StagedTable("llm_logs", LLM_LOG_COLUMNS)
+TRACE_PARTS = StagedTable("trace_parts", TRACE_PART_COLUMNS, "LIKE traces INCLUDING DEFAULTS")
+LLM_SPAN_REFS = StagedTable(
+    "llm_span_refs",
+    LLM_SPAN_REF_COLUMNS,
+    "project_id uuid, trace_id varchar(32), span_id varchar(16), ts timestamptz, provider varchar(100), "
+    "model varchar(255)",
+)
+LOGS_TABLE = StagedTable("logs", LOG_COLUMNS)
+LOG_REFS = StagedTable(
+    "log_refs",
+    LOG_REF_COLUMNS,
+    "id uuid, project_id uuid, timestamp timestamptz, trace_id varchar(32), span_id varchar(16)",
+)
+METRICS_TABLE = StagedTable("metrics", METRIC_COLUMNS)
+POINTS = StagedTable("metric_data_points", POINT_COLUMNS)
+LLM_METRICS = StagedTable("llm_metrics", LLM_METRIC_COLUMNS)
 
-# Spans go in first; only the ones that were new (not replays) update their trace's summary,
-# so span_count stays exact and the merged row does not depend on how spans were split into
-# exports. Rows are locked in (project, trace) order so concurrent writers cannot deadlock.
+# How a trace's summary absorbs a new share of its spans. Order-independent: min/max/sum, error
+# wins over ok over unset, the root span (the one without parent) names the trace.
+TRACE_SUMMARY_MERGE = """
+ON CONFLICT (project_id, id) DO UPDATE SET
+    start_time = least(t.start_time, excluded.start_time),
+    end_time = greatest(t.end_time, excluded.end_time),
+    duration_us = (extract(epoch FROM greatest(t.end_time, excluded.end_time)
+                                      - least(t.start_time, excluded.start_time)) * 1000000)::bigint,
+    span_count = t.span_count + excluded.span_count,
+    status = CASE WHEN 'error' IN (t.status, excluded.status) THEN 'error'
+                  WHEN 'ok' IN (t.status, excluded.status) THEN 'ok' ELSE 'unset' END,
+    status_message = CASE WHEN t.status = 'error' AND excluded.status = 'error'
+                          THEN least(t.status_message, excluded.status_message)
+                          WHEN excluded.status = 'error' THEN excluded.status_message
+                          ELSE t.status_message END,
+    root_span_name = coalesce(t.root_span_name, excluded.root_span_name),
+    service_name = CASE WHEN t.root_span_name IS NOT NULL THEN t.service_name
+                        WHEN excluded.root_span_name IS NOT NULL THEN excluded.service_name
+                        ELSE least(t.service_name, excluded.service_name) END,
+    attributes = CASE WHEN t.root_span_name IS NOT NULL THEN t.attributes ELSE excluded.attributes END,
+    resource_attributes = CASE WHEN t.root_span_name IS NOT NULL THEN t.resource_attributes
+                               ELSE excluded.resource_attributes END,
+    updated_at = now()
+"""
+
+TRACE_SUMMARY_INSERT = """
+INSERT INTO traces AS t (id, project_id, trace_id, service_name, start_time, end_time, duration_us, status,
+                         status_message, root_span_name, attributes, resource_attributes, span_count)
+"""
+
+# Merge path: only the spans that were new (not replays) count towards their trace's summary.
 MERGE_SPANS_AND_TRACES = f"""
 WITH new_spans AS (
-    {SPANS.insert_ignoring_duplicates("id")}
+    {SPANS.insert_ignoring_duplicates()}
     RETURNING project_id, trace_id, parent_span_id, name, service_name, start_time, end_time,
               status, status_message, attributes, resource_attributes
 ), per_trace AS (
@@ -69,50 +135,43 @@ WITH new_spans AS (
     FROM new_spans
     GROUP BY project_id, trace_id
 )
-INSERT INTO traces AS t (id, project_id, trace_id, service_name, start_time, end_time,
-                         duration_us, status, status_message, root_span_name, attributes,
-                         resource_attributes, span_count)
+{TRACE_SUMMARY_INSERT}
 SELECT trace_id, project_id, replace(trace_id::text, '-', ''), service_name, start_time, end_time,
        (extract(epoch FROM end_time - start_time) * 1000000)::bigint, status, status_message,
        root_span_name, coalesce(root_attributes, '{{}}'), coalesce(root_resource_attributes, '{{}}'),
        span_count
 FROM per_trace
+-- Rows are locked in (project, trace) order so concurrent writers cannot deadlock.
 ORDER BY project_id, trace_id
-ON CONFLICT (project_id, id) DO UPDATE SET
-    start_time = least(t.start_time, excluded.start_time),
-    end_time = greatest(t.end_time, excluded.end_time),
-    duration_us = (extract(epoch FROM greatest(t.end_time, excluded.end_time)
-                                      - least(t.start_time, excluded.start_time)) * 1000000)::bigint,
-    span_count = t.span_count + excluded.span_count,
-    status = CASE WHEN 'error' IN (t.status, excluded.status) THEN 'error'
-                  WHEN 'ok' IN (t.status, excluded.status) THEN 'ok' ELSE 'unset' END,
-    status_message = CASE WHEN t.status = 'error' AND excluded.status = 'error'
-                          THEN least(t.status_message, excluded.status_message)
-                          WHEN excluded.status = 'error' THEN excluded.status_message
-                          ELSE t.status_message END,
-    root_span_name = coalesce(t.root_span_name, excluded.root_span_name),
-    service_name = CASE WHEN t.root_span_name IS NOT NULL THEN t.service_name
-                        WHEN excluded.root_span_name IS NOT NULL THEN excluded.service_name
-                        ELSE least(t.service_name, excluded.service_name) END,
-    attributes = CASE WHEN t.root_span_name IS NOT NULL THEN t.attributes
-                      ELSE excluded.attributes END,
-    resource_attributes = CASE WHEN t.root_span_name IS NOT NULL THEN t.resource_attributes
-                               ELSE excluded.resource_attributes END,
-    updated_at = now()
+{TRACE_SUMMARY_MERGE}
 """
 
-LOGS_TABLE = StagedTable("logs", LOG_COLUMNS)
-LLM_TRACES = StagedTable("llm_traces", LLM_TRACE_COLUMNS)
-LLM_LOGS = StagedTable("llm_logs", LLM_LOG_COLUMNS)
-LLM_METRICS = StagedTable("llm_metrics", LLM_METRIC_COLUMNS)
+# Direct path: every span of the batch was new; combine the requests' shares of each trace.
+UPSERT_TRACES_FROM_PARTS = f"""
+{TRACE_SUMMARY_INSERT}
+SELECT id, project_id, min(trace_id),
+       coalesce(min(service_name) FILTER (WHERE root_span_name IS NOT NULL), min(service_name)),
+       min(start_time), max(end_time),
+       (extract(epoch FROM max(end_time) - min(start_time)) * 1000000)::bigint,
+       CASE WHEN bool_or(status = 'error') THEN 'error'
+            WHEN bool_or(status = 'ok') THEN 'ok' ELSE 'unset' END,
+       min(status_message) FILTER (WHERE status = 'error'), min(root_span_name),
+       coalesce((array_agg(attributes) FILTER (WHERE root_span_name IS NOT NULL))[1], '{{}}'),
+       coalesce((array_agg(resource_attributes) FILTER (WHERE root_span_name IS NOT NULL))[1], '{{}}'),
+       sum(span_count)
+FROM {TRACE_PARTS.staging}
+GROUP BY project_id, id
+ORDER BY project_id, id
+{TRACE_SUMMARY_MERGE}
+"""
 
-# Log records of an LLM call join llm_logs whichever arrives second: the span (below) or the
-# record (LINK_LOGS_TO_LLM_SPANS). Time bounds let TimescaleDB skip unrelated chunks.
+# Log records of an LLM call join llm_logs whichever arrives second: the span (first statement)
+# or the record (second). Time bounds let TimescaleDB skip unrelated chunks.
 LINK_LLM_SPANS_TO_LOGS = f"""
 INSERT INTO llm_logs ({", ".join(LLM_LOG_COLUMNS)})
 SELECT l.id, l.project_id, l.timestamp, l.trace_id, l.span_id, s.provider, s.model, l.event_name,
        l.severity_number, l.severity_text, l.body, l.attributes
-FROM {LLM_TRACES.staging} s
+FROM {LLM_SPAN_REFS.staging} s
 JOIN logs l ON l.trace_id = s.trace_id AND l.span_id = s.span_id AND l.project_id = s.project_id
 WHERE l.timestamp BETWEEN s.ts - interval '1 hour' AND s.ts + interval '1 day'
 ORDER BY l.id
@@ -122,28 +181,13 @@ LINK_LOGS_TO_LLM_SPANS = f"""
 INSERT INTO llm_logs ({", ".join(LLM_LOG_COLUMNS)})
 SELECT l.id, l.project_id, l.timestamp, l.trace_id, l.span_id, t.provider, t.model, l.event_name,
        l.severity_number, l.severity_text, l.body, l.attributes
-FROM {LOGS_TABLE.staging} l
-JOIN llm_traces t ON t.trace_id = l.trace_id AND t.span_id = l.span_id AND t.project_id = l.project_id
-WHERE l.trace_id IS NOT NULL
-  AND t.ts BETWEEN l.timestamp - interval '1 day' AND l.timestamp + interval '1 hour'
+FROM {LOG_REFS.staging} r
+JOIN llm_traces t ON t.trace_id = r.trace_id AND t.span_id = r.span_id AND t.project_id = r.project_id
+JOIN logs l ON l.id = r.id AND l.timestamp = r.timestamp
+WHERE t.ts BETWEEN r.timestamp - interval '1 day' AND r.timestamp + interval '1 hour'
 ORDER BY l.id
 ON CONFLICT DO NOTHING
 """
-
-TRACES = SignalSchema(
-    signal="traces",
-    staged=(SPANS, EVENTS, LLM_TRACES, LLM_LOGS),
-    merge=(
-        MERGE_SPANS_AND_TRACES,
-        EVENTS.insert_ignoring_duplicates("id"),
-        LLM_TRACES.insert_ignoring_duplicates("id"),
-        LLM_LOGS.insert_ignoring_duplicates("id"),
-        LINK_LLM_SPANS_TO_LOGS,
-    ),
-)
-
-METRICS_TABLE = StagedTable("metrics", METRIC_COLUMNS)
-POINTS = StagedTable("metric_data_points", POINT_COLUMNS)
 
 # One row per (project, name, service): created on first sight, updated only when what describes
 # the metric changed. DISTINCT ON: a batch may carry the same metric many times.
@@ -165,24 +209,45 @@ WHERE (m.description, m.unit, m.metric_type, m.temporality, m.is_monotonic, m.at
                         excluded.attributes)
 """
 
+TRACES = SignalSchema(
+    signal="traces",
+    staged=(SPANS, EVENTS, LLM_TRACES, LLM_LOGS, LLM_SPAN_REFS),
+    merge=(
+        MERGE_SPANS_AND_TRACES,
+        EVENTS.insert_ignoring_duplicates(),
+        LLM_TRACES.insert_ignoring_duplicates(),
+        LLM_LOGS.insert_ignoring_duplicates(),
+        LINK_LLM_SPANS_TO_LOGS,
+    ),
+    direct=(SPANS, EVENTS, LLM_TRACES, LLM_LOGS),
+    direct_staged=(TRACE_PARTS, LLM_SPAN_REFS),
+    direct_before=(),
+    direct_after=(UPSERT_TRACES_FROM_PARTS, LINK_LLM_SPANS_TO_LOGS),
+)
+
 METRICS = SignalSchema(
     signal="metrics",
     staged=(METRICS_TABLE, POINTS, LLM_METRICS),
-    merge=(
-        UPSERT_METRICS,
-        POINTS.insert_ignoring_duplicates("id"),
-        LLM_METRICS.insert_ignoring_duplicates("id"),
-    ),
+    merge=(UPSERT_METRICS, POINTS.insert_ignoring_duplicates(), LLM_METRICS.insert_ignoring_duplicates()),
+    direct=(POINTS, LLM_METRICS),
+    direct_staged=(METRICS_TABLE,),
+    # Points reference their metric: the catalogue rows go first.
+    direct_before=(UPSERT_METRICS,),
+    direct_after=(),
 )
 
 LOGS = SignalSchema(
     signal="logs",
-    staged=(LOGS_TABLE, LLM_LOGS),
+    staged=(LOGS_TABLE, LLM_LOGS, LOG_REFS),
     merge=(
-        LOGS_TABLE.insert_ignoring_duplicates("id"),
-        LLM_LOGS.insert_ignoring_duplicates("id"),
+        LOGS_TABLE.insert_ignoring_duplicates(),
+        LLM_LOGS.insert_ignoring_duplicates(),
         LINK_LOGS_TO_LLM_SPANS,
     ),
+    direct=(LOGS_TABLE, LLM_LOGS),
+    direct_staged=(LOG_REFS,),
+    direct_before=(),
+    direct_after=(LINK_LOGS_TO_LLM_SPANS,),
 )
 
 SIGNALS = {schema.signal: schema for schema in (TRACES, METRICS, LOGS)}

@@ -1,0 +1,50 @@
+"""python -m bench convert | e2e [options]  (also: observatory-ingest bench ...)"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Sequence
+
+from bench import convert_bench, e2e
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="bench", description="observatory-ingest benchmarks")
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("convert", help="decode + convert alone, items/s per core and signal", add_help=False)
+    e2e_parser = commands.add_parser("e2e", help="a served instance against the binary-COPY ceiling")
+    defaults = e2e.Options()
+    e2e_parser.add_argument(
+        "--server-dsn", default=defaults.server_dsn, help="a database is created and dropped there"
+    )
+    e2e_parser.add_argument("--signal", choices=["traces", "logs", "metrics"], default=defaults.signal)
+    e2e_parser.add_argument("--transport", choices=["grpc", "http"], default=defaults.transport)
+    e2e_parser.add_argument("--concurrency", type=int, default=defaults.concurrency)
+    e2e_parser.add_argument("--batch", type=int, default=defaults.batch, help="items per Export request")
+    e2e_parser.add_argument("--requests", type=int, default=defaults.requests)
+    e2e_parser.add_argument("--workers", type=int, default=defaults.workers)
+    e2e_parser.add_argument("--half-rate-seconds", type=float, default=defaults.half_rate_seconds)
+    e2e_parser.add_argument("--no-fill-queues", action="store_true", help="skip the full-queue memory phase")
+    arguments, rest = parser.parse_known_args(argv)
+    if arguments.command == "convert":
+        return convert_bench.main(rest)
+    options = e2e.Options(
+        server_dsn=arguments.server_dsn,
+        signal=arguments.signal,
+        transport=arguments.transport,
+        concurrency=arguments.concurrency,
+        batch=arguments.batch,
+        requests=arguments.requests,
+        workers=arguments.workers,
+        half_rate_seconds=arguments.half_rate_seconds,
+        fill_queues=not arguments.no_fill_queues,
+        extra_args=rest,
+    )
+    e2e.print_report(asyncio.run(e2e.run(options)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,372 @@
+"""End-to-end benchmark: a served instance against its ceiling, binary COPY of the same rows.
+
+Starts `observatory-ingest serve` on a fresh database, sends pre-built requests over gRPC or HTTP
+at a fixed concurrency, and reports acknowledged and landed items/s, Export latency at the
+maximum rate and at half of it, and the service's peak RSS. In the same run it COPYs the rows
+the service stored (the same rows, converted by the same code) straight into the same tables
+with as many connections, and prints landed / ceiling.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import aiohttp
+import asyncpg
+import grpc
+
+from bench.payloads import Generator
+from observatory_ingest.convert.context import ConvertContext
+from observatory_ingest.signals import SIGNALS
+from observatory_ingest.store.signals import SIGNALS as SCHEMAS
+from observatory_ingest.store.writer import prepare_connection
+
+LISTENING = re.compile(r"grpc=127\.0\.0\.1:(\d+) http=127\.0\.0\.1:(\d+) metrics=127\.0\.0\.1:(\d+)")
+PRIMARY_TABLE = {"traces": "trace_spans", "logs": "logs", "metrics": "metric_data_points"}
+
+
+@dataclass
+class Options:
+    server_dsn: str = "postgresql://postgres@127.0.0.1:5432/postgres"
+    signal: str = "traces"
+    transport: str = "grpc"
+    concurrency: int = 8
+    batch: int = 512
+    requests: int = 200
+    workers: int = 1
+    half_rate_seconds: float = 10.0
+    fill_queues: bool = True
+    extra_args: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Phase:
+    items: int
+    seconds: float
+    latencies: list[float]
+    refused: int = 0
+
+    @property
+    def rate(self) -> float:
+        return self.items / self.seconds if self.seconds else 0.0
+
+    def percentile(self, q: float) -> float:
+        if not self.latencies:
+            return float("nan")
+        ordered = sorted(self.latencies)
+        return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
+
+
+def database_dsn(server_dsn: str, name: str) -> str:
+    return urlunsplit(urlsplit(server_dsn)._replace(path=f"/{name}"))
+
+
+def process_tree_rss(root: int) -> int:
+    """Resident bytes of a process and its descendants, from /proc."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stat = Path(f"/proc/{entry}/stat").read_text()
+            except OSError:
+                continue
+            parent = int(stat.rsplit(")", 1)[1].split()[1])
+            children.setdefault(parent, []).append(int(entry))
+    total, stack = 0, [root]
+    while stack:
+        pid = stack.pop()
+        stack.extend(children.get(pid, []))
+        try:
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1]) * 1024
+        except OSError:
+            continue
+    return total
+
+
+class Service:
+    def __init__(self, dsn: str, options: Options, log: Path) -> None:
+        self.log = log
+        handle = log.open("w")
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "observatory_ingest",
+                "serve",
+                "--database-url",
+                dsn,
+                "--workers",
+                str(options.workers),
+                "--grpc-listen",
+                "127.0.0.1:0",
+                "--http-listen",
+                "127.0.0.1:0",
+                "--metrics-listen",
+                "127.0.0.1:0",
+                *options.extra_args,
+            ],
+            stdout=handle,
+            stderr=subprocess.STDOUT,
+        )
+        self.peak_rss = 0
+
+    def wait_ready(self, workers: int) -> tuple[int, int]:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            text = self.log.read_text()
+            match = LISTENING.search(text)
+            if match and text.count("msg=ready") >= workers:
+                return int(match[1]), int(match[2])
+            if self.process.poll() is not None:
+                raise RuntimeError(f"service exited:\n{text}")
+            time.sleep(0.1)
+        raise RuntimeError("service did not become ready")
+
+    async def sample_rss(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            self.peak_rss = max(self.peak_rss, process_tree_rss(self.process.pid))
+            await asyncio.sleep(0.1)
+
+    def stop(self) -> None:
+        self.process.send_signal(signal.SIGTERM)
+        self.process.wait(timeout=60)
+
+
+def sender(options: Options, port: int) -> Callable[[bytes], Any]:
+    kind = SIGNALS[options.signal]
+    if options.transport == "grpc":
+        channel = grpc.aio.insecure_channel(
+            f"127.0.0.1:{port}", options=[("grpc.max_send_message_length", 64 * 1024 * 1024)]
+        )
+        call = channel.unary_unary(kind.grpc_method, request_serializer=None, response_deserializer=None)
+
+        async def send_grpc(payload: bytes) -> bool:
+            try:
+                await call(payload, timeout=30)
+            except grpc.aio.AioRpcError:
+                return False
+            return True
+
+        return send_grpc
+    session = aiohttp.ClientSession()
+    url = f"http://127.0.0.1:{port}/v1/{options.signal}"
+
+    async def send_http(payload: bytes) -> bool:
+        async with session.post(
+            url, data=payload, headers={"Content-Type": "application/x-protobuf"}
+        ) as reply:
+            await reply.read()
+            return reply.status == 200
+
+    return send_http
+
+
+async def max_rate(
+    send: Callable[[bytes], Any], payloads: list[bytes], concurrency: int, items: int
+) -> Phase:
+    queue = list(reversed(payloads))
+    latencies: list[float] = []
+    refused = 0
+
+    async def worker() -> None:
+        nonlocal refused
+        while queue:
+            payload = queue.pop()
+            started = time.perf_counter()
+            if await send(payload):
+                latencies.append(time.perf_counter() - started)
+            else:
+                refused += 1
+                queue.insert(0, payload)  # retried later, as an SDK would
+                await asyncio.sleep(0.05)
+
+    started = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return Phase(len(payloads) * items, time.perf_counter() - started, latencies, refused)
+
+
+async def fixed_rate(
+    send: Callable[[bytes], Any], payloads: list[bytes], per_second: float, items: int
+) -> Phase:
+    """Requests started on a fixed schedule (open loop), whatever the latency."""
+    latencies: list[float] = []
+
+    async def one(payload: bytes) -> None:
+        started = time.perf_counter()
+        if await send(payload):
+            latencies.append(time.perf_counter() - started)
+
+    tasks = []
+    started = time.perf_counter()
+    for index, payload in enumerate(payloads):
+        await asyncio.sleep(max(0.0, started + index / per_second - time.perf_counter()))
+        tasks.append(asyncio.create_task(one(payload)))
+    await asyncio.gather(*tasks)
+    return Phase(len(payloads) * items, time.perf_counter() - started, latencies)
+
+
+async def count_rows(dsn: str, table: str) -> int:
+    connection = await asyncpg.connect(dsn)
+    try:
+        return int(await connection.fetchval(f"SELECT count(*) FROM {table}"))
+    finally:
+        await connection.close()
+
+
+async def fill_queues(dsn: str, send: Callable[[bytes], Any], payloads: list[bytes], table: str) -> int:
+    """Hold the table so writers block, and send until the queue refuses: memory with a full queue."""
+    blocker = await asyncpg.connect(dsn)
+    transaction = blocker.transaction()
+    await transaction.start()
+    await blocker.execute(f"LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE")
+    refused = 0
+    try:
+        pending = [asyncio.create_task(send(p)) for p in payloads]
+        results = await asyncio.gather(*pending)
+        refused = sum(1 for ok in results if not ok)
+    finally:
+        await transaction.rollback()
+        await blocker.close()
+    return refused
+
+
+async def ceiling(dsn: str, signal_name: str, payloads: list[bytes], concurrency: int) -> float:
+    """Binary COPY of the rows these requests convert to, straight into their tables."""
+    kind, schema = SIGNALS[signal_name], SCHEMAS[signal_name]
+    context = ConvertContext()
+    batches = [kind.convert(kind.request_type.FromString(p), context).tables for p in payloads]
+    items = sum(len(b[PRIMARY_TABLE[signal_name]]) for b in batches)
+    connection = await asyncpg.connect(dsn)
+    tables = ", ".join(staged.table for staged in schema.direct)
+    await connection.execute(f"TRUNCATE {tables}")
+    await connection.close()
+    connections = [await asyncpg.connect(dsn) for _ in range(concurrency)]
+    for c in connections:
+        await prepare_connection(c)
+
+    async def copy(connection: asyncpg.Connection, share: list[dict[str, list[Any]]]) -> None:
+        for tables_of_request in share:
+            async with connection.transaction():
+                for staged in schema.direct:
+                    rows = tables_of_request.get(staged.table)
+                    if rows:
+                        await connection.copy_records_to_table(
+                            staged.table, records=rows, columns=staged.columns
+                        )
+
+    started = time.perf_counter()
+    await asyncio.gather(*(copy(c, batches[i::concurrency]) for i, c in enumerate(connections)))
+    elapsed = time.perf_counter() - started
+    for c in connections:
+        await c.close()
+    return items / elapsed
+
+
+def build_payloads(signal_name: str, count: int, batch: int, seed: int) -> list[bytes]:
+    generator = Generator(seed=seed)
+    make = {"traces": generator.traces, "logs": generator.logs, "metrics": generator.metrics}[signal_name]
+    return [make(batch).SerializeToString() for _ in range(count)]
+
+
+async def run(options: Options) -> dict[str, Any]:
+    admin = await asyncpg.connect(options.server_dsn)
+    name = f"oi_bench_{uuid.uuid4().hex[:8]}"
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    dsn = database_dsn(options.server_dsn, name)
+    backend = "PostgreSQL " + str(await admin.fetchval("SHOW server_version")).split()[0]
+    timescale = await admin.fetchval(
+        "SELECT default_version FROM pg_available_extensions WHERE name = 'timescaledb'"
+    )
+    report: dict[str, Any] = {
+        "options": options,
+        "backend": backend + (f" + TimescaleDB {timescale}" if timescale else ""),
+    }
+    try:
+        main_payloads = build_payloads(options.signal, options.requests, options.batch, seed=1)
+        warmup = build_payloads(options.signal, 5, options.batch, seed=2)
+        log = Path(tempfile.mkdtemp(prefix="observatory-bench-")) / "serve.log"
+        service = Service(dsn, options, log)
+        stop_sampling = asyncio.Event()
+        try:
+            grpc_port, http_port = await asyncio.to_thread(service.wait_ready, options.workers)
+            sampling = asyncio.create_task(service.sample_rss(stop_sampling))
+            send = sender(options, grpc_port if options.transport == "grpc" else http_port)
+            for payload in warmup:
+                await send(payload)
+            before = await count_rows(dsn, PRIMARY_TABLE[options.signal])
+            top = await max_rate(send, main_payloads, options.concurrency, options.batch)
+            landed = await count_rows(dsn, PRIMARY_TABLE[options.signal]) - before
+            report["max"] = top
+            report["landed_rate"] = landed / top.seconds
+            report["landed"] = landed
+            half_count = max(10, int(top.rate * 0.5 * options.half_rate_seconds / options.batch))
+            half_payloads = build_payloads(options.signal, half_count, options.batch, seed=3)
+            report["half"] = await fixed_rate(
+                send, half_payloads, top.rate * 0.5 / options.batch, options.batch
+            )
+            report["peak_rss_running"] = service.peak_rss
+            if options.fill_queues:
+                full = build_payloads(
+                    options.signal, 400_000 // options.batch * options.workers + 20, options.batch, seed=4
+                )
+                report["queue_refusals"] = await fill_queues(dsn, send, full, PRIMARY_TABLE[options.signal])
+            report["peak_rss"] = service.peak_rss
+        finally:
+            stop_sampling.set()
+            await asyncio.to_thread(service.stop)
+            await sampling
+        report["ceiling"] = await ceiling(dsn, options.signal, main_payloads, options.concurrency)
+    finally:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
+    return report
+
+
+def print_report(report: dict[str, Any]) -> None:
+    options: Options = report["options"]
+    top: Phase = report["max"]
+    half: Phase = report["half"]
+    unit = {"traces": "spans", "logs": "records", "metrics": "points"}[options.signal]
+    print(
+        f"observatory-ingest end-to-end benchmark: {options.signal} over {options.transport}, "
+        f"{options.workers} worker(s), concurrency {options.concurrency}, {options.batch} {unit}/request"
+    )
+    print(f"machine: {os.cpu_count()} cores; database: {report['backend']} on the same machine")
+    print(f"{'':34}{'value':>14}{'ceiling':>14}{'ratio':>9}")
+    print(f"{'acknowledged ' + unit + '/s':34}{top.rate:>14,.0f}")
+    print(
+        f"{'landed ' + unit + '/s':34}{report['landed_rate']:>14,.0f}{report['ceiling']:>14,.0f}"
+        f"{report['landed_rate'] / report['ceiling']:>9.2f}"
+    )
+    print(
+        f"{'Export p50 / p99 at max rate (ms)':34}{top.percentile(0.5):>8.0f} /{top.percentile(0.99):>5.0f}"
+    )
+    print(
+        f"{'Export p50 / p99 at half rate (ms)':34}"
+        f"{half.percentile(0.5):>8.0f} /{half.percentile(0.99):>5.0f}"
+        f"   ({half.rate:,.0f} {unit}/s offered)"
+    )
+    print(f"{'peak service RSS, running (MiB)':34}{report['peak_rss_running'] / 2**20:>14.0f}")
+    if "queue_refusals" in report:
+        print(
+            f"{'peak service RSS, queues full (MiB)':34}{report['peak_rss'] / 2**20:>14.0f}"
+            f"   ({report['queue_refusals']} requests refused while full)"
+        )
+    print(f"{'landed / acknowledged':34}{report['landed']:>14,} / {len(top.latencies) * options.batch:,}")
+    if top.refused:
+        print(f"refused and retried during the max-rate phase: {top.refused}")
