@@ -129,6 +129,7 @@ async def running_service(settings: Settings) -> AsyncIterator[RunningService]:
             Authenticator(settings.auth == "required", service_pool),
             prices,
             ContentPolicy(settings.llm_content == "keep", settings.llm_content_max_bytes),
+            settings.max_attribute_bytes,
         )
         tls = settings.tls
         grpc_receiver = GrpcReceiver(settings.grpc_listen, ingestor, health, settings.max_recv_msg_size, tls)

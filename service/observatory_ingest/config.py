@@ -159,6 +159,9 @@ OPTIONS: tuple[Option, ...] = (
     ),
     Option("llm-content-max-bytes", positive_int, "65536", "Largest stored prompt/completion field"),
     Option("workers", parse_workers, "1", "Processes sharing the ports (SO_REUSEPORT); auto = one per core"),
+    Option(
+        "max-attribute-bytes", parse_size, "64KiB", "Largest stored attribute value (longer ones are cut)"
+    ),
     Option("queue-size", positive_int, "100000", "Rows buffered per signal before refusing"),
     Option("batch-size", positive_int, "5000", "Rows per database transaction, at most"),
     Option("flush-interval", parse_duration, "200ms", "Longest wait to fill a batch"),
@@ -192,6 +195,7 @@ class Settings:
     auth: str
     llm_content: str
     llm_content_max_bytes: int
+    max_attribute_bytes: int
     queue_size: int
     batch_size: int
     flush_interval: float

@@ -9,6 +9,7 @@ from typing import Any
 from google.protobuf.message import DecodeError
 
 from observatory_ingest import metrics
+from observatory_ingest.convert.common import DEFAULT_MAX_ATTRIBUTE_BYTES
 from observatory_ingest.convert.context import ContentPolicy, ConvertContext
 from observatory_ingest.errors import InvalidRequest
 from observatory_ingest.pipeline.batcher import SignalPipeline
@@ -36,7 +37,9 @@ class Ingestor:
         authenticator: Authenticator | None = None,
         prices: PriceCatalog | None = None,
         content: ContentPolicy | None = None,
+        max_attribute_bytes: int = DEFAULT_MAX_ATTRIBUTE_BYTES,
     ) -> None:
+        self.max_attribute_bytes = max_attribute_bytes
         self.pipelines = pipelines
         self.authenticator = authenticator or Authenticator(required=False)
         self.prices = prices or PriceCatalog()
@@ -59,12 +62,14 @@ class Ingestor:
         try:
             # Authenticate before decoding: an unauthenticated request costs no parsing.
             project_id = await self.authenticator.project_for(credentials)
-            context = ConvertContext(project_id, self.prices.book, self.content)
+            context = ConvertContext(project_id, self.prices.book, self.content, self.max_attribute_bytes)
             converted = signal.convert(decode(), context)
             items = converted.accepted + converted.rejected
             metrics.ITEMS_RECEIVED.labels(*labels).inc(items)
             if converted.unpriced:
                 metrics.LLM_UNPRICED_CALLS.inc(converted.unpriced)
+            if converted.sanitized:
+                metrics.ITEMS_SANITIZED.labels(*labels).inc(converted.sanitized)
             if converted.rows:
                 await self.pipelines[signal.name].submit(converted, deadline)
         except Exception as error:

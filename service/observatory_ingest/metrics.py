@@ -35,6 +35,11 @@ ITEMS_REJECTED = Counter(
     "Items rejected one by one (reported in partial_success); their neighbours were stored",
     ["signal", "transport"],
 )
+ITEMS_SANITIZED = Counter(
+    "observatory_receiver_sanitized_items_total",
+    "Items stored with a field fixed up in conversion (see their observatory.sanitized attribute)",
+    ["signal", "transport"],
+)
 ITEMS_REFUSED = Counter(
     "observatory_receiver_refused_items_total",
     "Items of requests refused whole (the client is told to retry, or that the request is invalid)",

@@ -91,13 +91,23 @@ async def test_raw_records_bodies_event_names_fallbacks_rejections_and_replays(
     )
     structured.attributes.extend(key_values({"gen_ai.system": "openai"}))
     scope.log_records.add(observed_time_unix_nano=T0 + 7_000, body=any_value("observed time only"))
-    scope.log_records.add(body=any_value("no time at all"))
     scope.log_records.add(time_unix_nano=T0, trace_id=b"\x01" * 3, body=any_value("bad trace id"))
 
     response = await export(service.grpc_port, "logs", request)
-    assert response.partial_success.rejected_log_records == 2
-    assert "neither time_unix_nano nor observed_time_unix_nano" in response.partial_success.error_message
+    assert response.partial_success.rejected_log_records == 1
+    assert "trace_id must be empty or 16 bytes, got 3" in response.partial_success.error_message
     await export(service.grpc_port, "logs", request)
+
+    # No usable time at all: stored at the receive time, and the record says so. (Such a record
+    # cannot be deduplicated across replays: it carries nothing stable to place it in time.)
+    timeless = ExportLogsServiceRequest()
+    timeless_scope = timeless.resource_logs.add()
+    timeless_scope.resource.attributes.extend(key_values({"service.name": "raw-logs-timeless"}))
+    timeless_scope.scope_logs.add().log_records.add(body=any_value("no time at all"))
+    assert not (await export(service.grpc_port, "logs", timeless)).HasField("partial_success")
+    stored = await db.fetchrow("SELECT * FROM logs WHERE service_name = 'raw-logs-timeless'")
+    assert orjson.loads(stored["attributes"]) == {"observatory.sanitized": ["received_time_used"]}
+    assert abs((stored["timestamp"] - stored["created_at"]).total_seconds()) < 60
 
     rows = await db.fetch("SELECT * FROM logs WHERE service_name = 'raw-logs' ORDER BY observed_timestamp")
     assert len(rows) == 2  # the replay added nothing

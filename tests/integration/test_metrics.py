@@ -151,8 +151,9 @@ def raw_metrics_request(description: str = "Latency summary") -> ExportMetricsSe
         filtered_attributes=key_values({"user": "u1"}),
     )
     gauge.gauge.data_points.add(time_unix_nano=T0 + 1, flags=1)  # no recorded value
-    gauge.gauge.data_points.add(time_unix_nano=0, as_int=1)  # no time: rejected
-    scope.metrics.extend([summary, gauge])
+    nameless = Metric()
+    nameless.gauge.data_points.add(time_unix_nano=T0, as_int=1)  # no metric name: rejected
+    scope.metrics.extend([summary, gauge, nameless])
     return request
 
 
@@ -162,7 +163,7 @@ async def test_summaries_exemplars_no_value_flag_rejections_and_replays(
     request = raw_metrics_request()
     response = await export(service.grpc_port, "metrics", request)
     assert response.partial_success.rejected_data_points == 1
-    assert "data point without time_unix_nano" in response.partial_success.error_message
+    assert "metric without a name" in response.partial_success.error_message
     await export(service.grpc_port, "metrics", request)  # replay
 
     (summary,) = await points(db, "raw-metrics", "rpc.latency")

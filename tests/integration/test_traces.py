@@ -258,14 +258,15 @@ async def test_requests_above_grpc_default_4mib_are_accepted(
     service: RunningService, db: asyncpg.Connection
 ) -> None:
     trace_id = b"\x66" * 16
-    big = span(trace_id, b"\x01" * 8, attributes=key_values({"blob": "x" * (5 * 1024 * 1024)}))
-    await export(service.grpc_port, "traces", trace_request([big]))
-    assert (
-        await db.fetchval(
-            "SELECT length(attributes->>'blob') FROM trace_spans WHERE trace_id = $1::uuid", trace_id.hex()
-        )
-        == 5 * 1024 * 1024
+    blob = "x" * (60 * 1024)  # under --max-attribute-bytes, so nothing is cut
+    spans = [span(trace_id, bytes([1, n]) * 4, attributes=key_values({"blob": blob})) for n in range(100)]
+    request = trace_request(spans)
+    assert request.ByteSize() > 4 * 1024 * 1024  # above grpc's default receive limit
+    await export(service.grpc_port, "traces", request)
+    lengths = await db.fetch(
+        "SELECT length(attributes->>'blob') AS n FROM trace_spans WHERE trace_id = $1::uuid", trace_id.hex()
     )
+    assert [r["n"] for r in lengths] == [60 * 1024] * 100
 
 
 async def test_health_reports_serving(service: RunningService) -> None:

@@ -9,6 +9,7 @@ from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportM
 from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord
 from opentelemetry.proto.metrics.v1.metrics_pb2 import Metric
 
+from observatory_ingest.convert.common import POSTGRES_EPOCH_US
 from observatory_ingest.convert.context import ConvertContext
 from observatory_ingest.convert.logs import LOG_COLUMNS, body_text, convert_logs, severity_text
 from observatory_ingest.convert.metrics import METRIC_COLUMNS, POINT_COLUMNS, convert_metrics
@@ -77,13 +78,15 @@ def test_point_ids_are_stable_and_distinguish_attributes_and_times() -> None:
     assert len(set(point_ids(a=1) + point_ids(a=2))) == 4
 
 
-def test_points_without_time_and_metrics_without_name_are_rejected() -> None:
+def test_metrics_without_name_are_rejected_and_points_without_time_use_the_receive_time() -> None:
     nameless, timeless = Metric(), Metric(name="t")
     nameless.gauge.data_points.add(time_unix_nano=T0, as_int=1)
     timeless.gauge.data_points.add(as_int=1)
-    converted = convert_metrics(metrics_request(nameless, timeless), ConvertContext())
-    assert (converted.accepted, converted.rejected) == (0, 2)
-    assert converted.tables["metric_data_points"] == []
+    converted = convert_metrics(metrics_request(nameless, timeless), ConvertContext(received_ns=T0 + 5000))
+    assert (converted.accepted, converted.rejected, converted.sanitized) == (1, 1, 1)
+    (point,) = as_dicts(converted.tables["metric_data_points"], POINT_COLUMNS)
+    assert point["timestamp"] == ((T0 + 5000) // 1000 - POSTGRES_EPOCH_US,)
+    assert orjson.loads(point["attributes"]) == {"observatory.sanitized": ["time"]}
 
 
 @pytest.mark.parametrize(

@@ -11,6 +11,8 @@ from typing import Any
 import orjson
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 
+from observatory_ingest.convert.sanitize import json_without_nul, text
+
 DEFAULT_PROJECT_ID = "00000000-0000-0000-0000-000000000000"
 UNKNOWN_SERVICE = "unknown_service"
 
@@ -29,6 +31,7 @@ class Converted:
     rejected: int = 0
     errors: list[str] = field(default_factory=list)
     unpriced: int = 0  # LLM calls whose model has no price
+    sanitized: int = 0  # items stored with a fixed-up field (see observatory.sanitized)
 
     @property
     def rows(self) -> int:
@@ -45,7 +48,11 @@ class Converted:
         return "; ".join(self.errors)
 
 
-def any_value(value: AnyValue) -> Any:
+MAX_DEPTH = 16  # nesting of arrays and key-value lists kept; deeper values become a marker
+TOO_DEEP = "[nested deeper than 16 levels]"
+
+
+def any_value(value: AnyValue, depth: int = 0) -> Any:
     # Most common kinds first: this runs for every attribute of every item.
     kind = value.WhichOneof("value")
     if kind == "string_value":
@@ -56,32 +63,52 @@ def any_value(value: AnyValue) -> Any:
         return value.double_value
     if kind == "bool_value":
         return value.bool_value
+    if depth >= MAX_DEPTH and kind in ("array_value", "kvlist_value"):
+        return TOO_DEEP
     if kind == "array_value":
-        return [any_value(item) for item in value.array_value.values]
+        return [any_value(item, depth + 1) for item in value.array_value.values]
     if kind == "kvlist_value":
-        return attributes(value.kvlist_value.values)
+        return {kv.key: any_value(kv.value, depth + 1) for kv in value.kvlist_value.values}
     if kind == "bytes_value":
         return base64.b64encode(value.bytes_value).decode()
     return None
 
 
-def attributes(key_values: Iterable[KeyValue]) -> dict[str, Any]:
+DEFAULT_MAX_ATTRIBUTE_BYTES = 64 * 1024
+
+
+def attributes(
+    key_values: Iterable[KeyValue], max_bytes: int = DEFAULT_MAX_ATTRIBUTE_BYTES
+) -> dict[str, Any]:
     # Scalars inline (a call per attribute is measurable on the hot path); the rest via any_value.
     result: dict[str, Any] = {}
     for kv in key_values:
         value = kv.value
         kind = value.WhichOneof("value")
         if kind == "string_value":
-            result[kv.key] = value.string_value
+            text = value.string_value
+            result[kv.key] = text if len(text) <= max_bytes else capped(text, max_bytes)
         elif kind == "int_value":
             result[kv.key] = value.int_value
         else:
-            result[kv.key] = any_value(value)
+            converted = any_value(value)
+            if kind in ("array_value", "kvlist_value", "bytes_value") and value.ByteSize() > max_bytes:
+                converted = capped(orjson.dumps(converted).decode(), max_bytes)
+            result[kv.key] = converted
     return result
 
 
+def capped(text: str, max_bytes: int) -> str:
+    """An attribute value above --max-attribute-bytes: its beginning and how much was cut."""
+    encoded = text.encode()
+    if len(encoded) <= max_bytes:
+        return text
+    return encoded[:max_bytes].decode(errors="ignore") + f"…[{len(encoded) - max_bytes} bytes cut]"
+
+
 def to_json(value: Any) -> str:
-    return orjson.dumps(value).decode()
+    # NaN and infinities become null (orjson); NUL characters are dropped (jsonb refuses them).
+    return json_without_nul(orjson.dumps(value).decode())
 
 
 def pg_timestamp(unix_nanos: int) -> tuple[int]:
@@ -100,4 +127,4 @@ def project_bytes(project_id: str) -> bytes:
 
 def service_name(resource_attributes: dict[str, Any]) -> str:
     name = resource_attributes.get("service.name")
-    return name if isinstance(name, str) and name else UNKNOWN_SERVICE
+    return text(name, 255) if isinstance(name, str) and name else UNKNOWN_SERVICE

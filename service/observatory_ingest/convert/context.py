@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 
-from observatory_ingest.convert.common import DEFAULT_PROJECT_ID, project_bytes
+from observatory_ingest.convert.common import DEFAULT_MAX_ATTRIBUTE_BYTES, DEFAULT_PROJECT_ID, project_bytes
 from observatory_ingest.convert.pricing import PriceBook
 
 
@@ -21,6 +22,8 @@ class ConvertContext:
     project_id: str = DEFAULT_PROJECT_ID
     prices: PriceBook = field(default_factory=PriceBook)
     content: ContentPolicy = field(default_factory=ContentPolicy)
+    max_attribute_bytes: int = DEFAULT_MAX_ATTRIBUTE_BYTES
+    received_ns: int = field(default_factory=time.time_ns)  # fallback for missing or absurd times
 
     @property
     def project(self) -> bytes:

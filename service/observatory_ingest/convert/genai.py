@@ -10,6 +10,7 @@ from typing import Any
 import orjson
 
 from observatory_ingest.convert.context import ContentPolicy
+from observatory_ingest.convert.sanitize import NUL, json_without_nul, text
 
 PROVIDER_KEYS = ("gen_ai.provider.name", "gen_ai.system", "llm.provider", "llm.system")
 REQUEST_MODEL_KEYS = ("gen_ai.request.model", "llm.model_name")
@@ -183,12 +184,13 @@ def message_text(message: Any) -> str:
     return ""
 
 
-def cap_text(text: str | None, max_bytes: int) -> str | None:
-    if text is None:
+def cap_text(content: str | None, max_bytes: int) -> str | None:
+    if content is None:
         return None
-    encoded = text.encode()
+    content = content.replace(NUL, "") if NUL in content else content
+    encoded = content.encode()
     if len(encoded) <= max_bytes:
-        return text
+        return content
     marker = f"…[truncated {len(encoded) - max_bytes} bytes]"
     return encoded[:max_bytes].decode(errors="ignore") + marker
 
@@ -199,7 +201,7 @@ def cap_messages(messages: list[Any] | None, max_bytes: int) -> str | None:
         return None
     encoded = orjson.dumps(messages)
     if len(encoded) <= max_bytes:
-        return encoded.decode()
+        return json_without_nul(encoded.decode())
     kept: list[Any] = []
     used = 2
     for message in messages:
@@ -218,7 +220,7 @@ def cap_messages(messages: list[Any] | None, max_bytes: int) -> str | None:
     kept.append(
         {"role": "observatory", "content": f"[truncated: {len(kept)} of {len(messages)} messages kept]"}
     )
-    return orjson.dumps(kept).decode()
+    return json_without_nul(orjson.dumps(kept).decode())
 
 
 class Conversation:
@@ -310,9 +312,9 @@ def llm_fields(
     provider = first(attributes, PROVIDER_KEYS)
     keep = content.keep
     return {
-        "provider": str(provider) if provider is not None else None,
-        "model": str(response_model or request_model) if (response_model or request_model) else None,
-        "operation": operation_of(attributes),
+        "provider": _text(provider, 100),
+        "model": _text(response_model or request_model),
+        "operation": _text(operation_of(attributes), 100),
         "input_text": cap_text(
             conversation.text(conversation.input, conversation.input_value), content.max_bytes
         )
@@ -336,10 +338,10 @@ def llm_fields(
         "user_id": _text(first(attributes, USER_KEYS)),
         "session_id": _text(first(attributes, SESSION_KEYS)),
         "environment": _text(
-            first(attributes, ENVIRONMENT_KEYS) or first(resource_attributes, ENVIRONMENT_KEYS)
+            first(attributes, ENVIRONMENT_KEYS) or first(resource_attributes, ENVIRONMENT_KEYS), 100
         ),
     }
 
 
-def _text(value: Any) -> str | None:
-    return None if value is None else str(value)[:255]
+def _text(value: Any, limit: int = 255) -> str | None:
+    return None if value is None else text(str(value), limit)

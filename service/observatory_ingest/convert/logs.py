@@ -24,6 +24,7 @@ from observatory_ingest.convert.genai import (
     first,
     strip_content,
 )
+from observatory_ingest.convert.sanitize import MAX_TEXT, SANITIZED_KEY, optional_text, plausible, text
 
 LOG_COLUMNS = (
     "id",
@@ -71,9 +72,23 @@ def body_text(body: AnyValue) -> str:
     return to_json(any_value(body))
 
 
+def record_times(record: LogRecord, now: int) -> tuple[int, int, list[str]]:
+    """(time, observed time, what was fixed): a missing or implausible time falls back to the
+    other one, and to the receive time when neither can be used."""
+    event_time = record.time_unix_nano if plausible(record.time_unix_nano, now) else 0
+    observed = record.observed_time_unix_nano if plausible(record.observed_time_unix_nano, now) else 0
+    fixed = []
+    if record.time_unix_nano and not event_time:
+        fixed.append("time")
+    if record.observed_time_unix_nano and not observed:
+        fixed.append("observed_time")
+    if not event_time and not observed:
+        fixed.append("received_time_used")
+        event_time = observed = now
+    return event_time or observed, observed or event_time, fixed
+
+
 def record_problem(record: LogRecord) -> str | None:
-    if record.time_unix_nano == 0 and record.observed_time_unix_nano == 0:
-        return "log record has neither time_unix_nano nor observed_time_unix_nano"
     if len(record.trace_id) not in (0, 16):
         return f"log record: trace_id must be empty or 16 bytes, got {len(record.trace_id)}"
     if len(record.span_id) not in (0, 8):
@@ -95,7 +110,7 @@ def convert_logs(request: ExportLogsServiceRequest, context: ConvertContext) -> 
     result = Converted({"logs": rows, "llm_logs": llm_rows, "log_refs": refs})
     project, project_id = context.project, context.project_id
     for resource_logs in request.resource_logs:
-        resource_attributes = attributes(resource_logs.resource.attributes)
+        resource_attributes = attributes(resource_logs.resource.attributes, context.max_attribute_bytes)
         service = service_name(resource_attributes)
         resource_json = to_json(resource_attributes)
         for scope_logs in resource_logs.scope_logs:
@@ -139,18 +154,21 @@ def log_row(
     llm_rows: list[Row],
 ) -> Row:
     """The logs row of one record; a GenAI record also adds its llm_logs row."""
-    observed = record.observed_time_unix_nano or record.time_unix_nano
+    event_time, observed, fixed = record_times(record, context.received_ns)
     # Logs carry no id: the record's own bytes and origin identify it across replays.
     record_id = derived_id(project, origin, record.SerializeToString(deterministic=True))
-    record_attributes = attributes(record.attributes)
-    body = body_text(record.body)
+    record_attributes = attributes(record.attributes, context.max_attribute_bytes)
+    if fixed:
+        record_attributes[SANITIZED_KEY] = fixed
+    body = text(body_text(record.body), MAX_TEXT)
     genai = is_genai_record(record, record_attributes)
     if genai and not context.content.keep:
         record_attributes, body = strip_content(record_attributes), ""
     attributes_json = to_json(record_attributes)
-    timestamp = pg_timestamp(record.time_unix_nano or observed)
+    timestamp = pg_timestamp(event_time)
     trace_hex, span_hex = record.trace_id.hex() or None, record.span_id.hex() or None
-    severity = severity_text(record)
+    severity = text(severity_text(record), 20)
+    event_name = optional_text(record.event_name, 255)
     if genai:
         model = first(record_attributes, RESPONSE_MODEL_KEYS) or first(record_attributes, REQUEST_MODEL_KEYS)
         llm_rows.append(
@@ -162,7 +180,7 @@ def log_row(
                 span_hex,
                 first(record_attributes, PROVIDER_KEYS),
                 model,
-                record.event_name or None,
+                event_name,
                 record.severity_number,
                 severity,
                 body,
@@ -181,11 +199,11 @@ def log_row(
         trace_hex,
         span_hex,
         record.flags & TRACE_FLAGS_MASK,
-        record.event_name or None,
+        event_name,
         attributes_json,
         resource_json,
-        scope.name or None,
-        scope.version or None,
+        optional_text(scope.name, 255),
+        optional_text(scope.version, 50),
         scope_attributes,
         record.dropped_attributes_count,
     )

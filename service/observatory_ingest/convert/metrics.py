@@ -24,6 +24,7 @@ from observatory_ingest.convert.common import (
 )
 from observatory_ingest.convert.context import ConvertContext
 from observatory_ingest.convert.genai import PROVIDER_KEYS, REQUEST_MODEL_KEYS, RESPONSE_MODEL_KEYS, first
+from observatory_ingest.convert.sanitize import MAX_TEXT, SANITIZED_KEY, optional_text, plausible, text
 
 TEMPORALITIES = ("unspecified", "delta", "cumulative")
 NO_RECORDED_VALUE = 1  # DataPointFlags.DATA_POINT_FLAGS_NO_RECORDED_VALUE_MASK
@@ -88,7 +89,7 @@ def convert_metrics(request: ExportMetricsServiceRequest, context: ConvertContex
     result = Converted({"metrics": [], "metric_data_points": points, "llm_metrics": llm_points})
     project, project_id = context.project, context.project_id
     for resource_metrics in request.resource_metrics:
-        resource_attributes = attributes(resource_metrics.resource.attributes)
+        resource_attributes = attributes(resource_metrics.resource.attributes, context.max_attribute_bytes)
         service = service_name(resource_attributes)
         resource_json = to_json(resource_attributes)
         for scope_metrics in resource_metrics.scope_metrics:
@@ -103,13 +104,21 @@ def convert_metrics(request: ExportMetricsServiceRequest, context: ConvertContex
                     continue
                 metric_id = derived_id(project, b"metric", metric.name.encode(), b"\0", service.encode())
                 metrics.setdefault(
-                    metric_id, metric_row(metric, kind, metric_id, project_id, service, resource_json)
+                    metric_id,
+                    metric_row(
+                        metric,
+                        kind,
+                        metric_id,
+                        project_id,
+                        service,
+                        resource_json,
+                        context.max_attribute_bytes,
+                    ),
                 )
                 for point in data.data_points:
-                    if point.time_unix_nano == 0:
-                        result.reject(f"metric {metric.name!r}: data point without time_unix_nano")
-                        continue
-                    row = point_row(kind, point, project, project_id, metric_id)
+                    row = point_row(kind, point, project, context, metric_id)
+                    if SANITIZED_KEY in row[13]:
+                        result.sanitized += 1
                     points.append(row)
                     if metric.name.startswith(LLM_METRIC_PREFIX):
                         llm_points.append(llm_metric_row(metric.name, row, attributes(point.attributes)))
@@ -119,7 +128,13 @@ def convert_metrics(request: ExportMetricsServiceRequest, context: ConvertContex
 
 
 def metric_row(
-    metric: Metric, kind: str, metric_id: str, project_id: str, service: str, resource_json: str
+    metric: Metric,
+    kind: str,
+    metric_id: str,
+    project_id: str,
+    service: str,
+    resource_json: str,
+    max_attribute_bytes: int,
 ) -> Row:
     data = getattr(metric, kind)
     temporality = (
@@ -132,20 +147,30 @@ def metric_row(
     return (
         metric_id,
         project_id,
-        metric.name,
-        metric.description or None,
-        metric.unit or None,
+        text(metric.name, 255),
+        optional_text(metric.description, MAX_TEXT),
+        optional_text(metric.unit, 50),
         kind,
         temporality,
         monotonic,
         service,
-        to_json(attributes(metric.metadata)),
+        to_json(attributes(metric.metadata, max_attribute_bytes)),
         resource_json,
     )
 
 
-def point_row(kind: str, point: Any, project: bytes, project_id: str, metric_id: str) -> Row:
-    point_attributes = to_json(attributes(point.attributes))
+def point_row(kind: str, point: Any, project: bytes, context: ConvertContext, metric_id: str) -> Row:
+    attribute_map = attributes(point.attributes, context.max_attribute_bytes)
+    timestamp, start = point.time_unix_nano, point.start_time_unix_nano
+    if not plausible(timestamp, context.received_ns):
+        # A point must have a time: the receive time stands in (and says so).
+        attribute_map[SANITIZED_KEY] = ["time"] + (["start_time"] if start else [])
+        timestamp, start = context.received_ns, 0
+    elif start and not (plausible(start, context.received_ns) and start <= timestamp):
+        attribute_map[SANITIZED_KEY] = ["start_time"]
+        start = 0
+    point_attributes = to_json(attribute_map)
+    project_id = context.project_id
     # The id covers everything that identifies a point, so a replay maps onto the same row.
     point_id = derived_id(
         project,
@@ -186,8 +211,8 @@ def point_row(kind: str, point: Any, project: bytes, project_id: str, metric_id:
         point_id,
         project_id,
         metric_id,
-        pg_timestamp(point.time_unix_nano),
-        pg_timestamp(point.start_time_unix_nano) if point.start_time_unix_nano else None,
+        pg_timestamp(timestamp),
+        pg_timestamp(start) if start else None,
         value,
         count,
         total,

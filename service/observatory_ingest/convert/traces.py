@@ -20,6 +20,13 @@ from observatory_ingest.convert.common import (
 from observatory_ingest.convert.context import ConvertContext
 from observatory_ingest.convert.genai import is_llm_call, llm_fields, strip_content
 from observatory_ingest.convert.pricing import Usage, cost_of
+from observatory_ingest.convert.sanitize import (
+    MAX_TEXT,
+    SANITIZED_KEY,
+    optional_text,
+    plausible,
+    text,
+)
 
 SPAN_KINDS = ("unspecified", "internal", "server", "client", "producer", "consumer")
 STATUS_CODES = ("unset", "ok", "error")
@@ -145,9 +152,23 @@ def span_problem(span: Span) -> str | None:
         return f"span {span.name!r}: span_id must be 8 non-zero bytes, got {len(span.span_id)}"
     if len(span.parent_span_id) not in (0, 8):
         return f"span {span.name!r}: parent_span_id must be empty or 8 bytes, got {len(span.parent_span_id)}"
-    if span.start_time_unix_nano == 0:
-        return f"span {span.name!r}: start_time_unix_nano is missing"
     return None
+
+
+def span_times(span: Span, now: int) -> tuple[int, int | None, list[str]]:
+    """Start and end to store, and what had to be fixed: a missing or implausible start falls back
+    to the end, else to the receive time; an implausible or inverted end is dropped."""
+    start, end = span.start_time_unix_nano, span.end_time_unix_nano or None
+    fixed = []
+    if end is not None and not plausible(end, now):
+        end, fixed = None, ["end_time"]
+    if not plausible(start, now):
+        start = end if end is not None else now
+        fixed.append("start_time")
+    if end is not None and end < start:
+        end = None
+        fixed.append("end_time")
+    return start, end, fixed
 
 
 class TraceConverter:
@@ -160,6 +181,7 @@ class TraceConverter:
         self.events: list[Row] = []
         self.llm_traces: list[Row] = []
         self.llm_logs: list[Row] = []
+        self.now = context.received_ns
         self.llm_span_refs: list[Row] = []
         self.trace_parts: dict[str, list[Any]] = {}
         self.result = Converted(
@@ -174,18 +196,22 @@ class TraceConverter:
 
     def convert(self, request: ExportTraceServiceRequest) -> Converted:
         keep_content = self.context.content.keep
+        limit = self.context.max_attribute_bytes
         for resource_spans in request.resource_spans:
-            resource_attributes = attributes(resource_spans.resource.attributes)
+            resource_attributes = attributes(resource_spans.resource.attributes, limit)
             service = service_name(resource_attributes)
             resource_json = to_json(resource_attributes)
             for scope_spans in resource_spans.scope_spans:
-                scope = (scope_spans.scope.name or None, scope_spans.scope.version or None)
+                scope = (
+                    optional_text(scope_spans.scope.name, 255),
+                    optional_text(scope_spans.scope.version, 50),
+                )
                 for span in scope_spans.spans:
                     problem = span_problem(span)
                     if problem:
                         self.result.reject(problem)
                         continue
-                    span_attributes = attributes(span.attributes)
+                    span_attributes = attributes(span.attributes, limit)
                     if not keep_content:
                         span_attributes = strip_content(span_attributes)
                     self.add_span(span, span_attributes, resource_attributes, resource_json, service, scope)
@@ -243,18 +269,22 @@ class TraceConverter:
         project_id = self.context.project_id
         span_uuid = derived_id(self.project, span.trace_id, span.span_id)
         trace_uuid = span.trace_id.hex()
-        start, end = span.start_time_unix_nano, span.end_time_unix_nano
+        start, end, fixed = span_times(span, self.now)
+        if fixed:
+            span_attributes[SANITIZED_KEY] = fixed
+            self.result.sanitized += 1
         event_list = []
         span_events = []
         for index, event in enumerate(span.events):
-            event_time = event.time_unix_nano or start
-            event_attributes = attributes(event.attributes)
+            event_time = event.time_unix_nano if plausible(event.time_unix_nano, self.now) else start
+            event_name = text(event.name, 255)
+            event_attributes = attributes(event.attributes, self.context.max_attribute_bytes)
             if not self.context.content.keep:
                 event_attributes = strip_content(event_attributes)
-            event_list.append((event.name, event_time, event_attributes, index))
+            event_list.append((event_name, event_time, event_attributes, index))
             span_events.append(
                 {
-                    "name": event.name,
+                    "name": event_name,
                     "time_unix_nano": event_time,
                     "attributes": event_attributes,
                     "dropped_attributes_count": event.dropped_attributes_count,
@@ -266,7 +296,7 @@ class TraceConverter:
                     project_id,
                     span_uuid,
                     trace_uuid,
-                    event.name,
+                    event_name,
                     pg_timestamp(event_time),
                     to_json(event_attributes),
                     event.dropped_attributes_count,
@@ -282,21 +312,21 @@ class TraceConverter:
                 trace_uuid,
                 span.span_id.hex(),
                 span.parent_span_id.hex() or None,
-                span.name,
+                text(span.name, 255),
                 kind,
                 service,
                 pg_timestamp(start),
                 pg_timestamp(end) if end else None,
                 (end - start) // 1000 if end else None,
                 status,
-                span.status.message or None,
+                optional_text(span.status.message, MAX_TEXT),
                 attributes_json,
                 to_json(span_events) if span_events else None,
                 to_json(links(span)) if span.links else None,
                 resource_json,
                 scope[0],
                 scope[1],
-                span.trace_state or None,
+                optional_text(span.trace_state, MAX_TEXT),
                 span.flags,
                 span.dropped_attributes_count,
                 span.dropped_events_count,
@@ -307,6 +337,8 @@ class TraceConverter:
         if is_llm_call(span_attributes):
             self.add_llm_call(
                 span,
+                start,
+                end,
                 span_uuid,
                 kind,
                 status,
@@ -321,6 +353,8 @@ class TraceConverter:
     def add_llm_call(
         self,
         span: Span,
+        start: int,
+        end: int | None,
         span_uuid: str,
         kind: str,
         status: str,
@@ -331,7 +365,6 @@ class TraceConverter:
         resource_json: str,
         events: list[tuple[str, int, dict[str, Any], int]],
     ) -> None:
-        start, end = span.start_time_unix_nano, span.end_time_unix_nano
         fields = llm_fields(
             span_attributes, resource_attributes, [e[:3] for e in events], start, self.context.content
         )
@@ -358,7 +391,7 @@ class TraceConverter:
                 trace_hex,
                 span_hex,
                 span.parent_span_id.hex() or None,
-                span.name,
+                text(span.name, 255),
                 kind,
                 service,
                 fields["provider"],
