@@ -21,10 +21,6 @@ class ShuttingDown(IngestError):
     """The service is stopping and accepts no new work."""
 
 
-class DataRejected(IngestError):
-    """The database refused the rows for a data reason."""
-
-
 class PayloadTooLarge(IngestError):
     """The request body is larger than --max-recv-msg-size (after decompression)."""
 

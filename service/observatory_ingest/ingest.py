@@ -71,7 +71,9 @@ class Ingestor:
             if converted.sanitized:
                 metrics.ITEMS_SANITIZED.labels(*labels).inc(converted.sanitized)
             if converted.rows:
-                await self.pipelines[signal.name].submit(converted, deadline)
+                for reason in await self.pipelines[signal.name].submit(converted, deadline):
+                    converted.reject(reason)
+                    converted.accepted = max(converted.accepted - 1, 0)
         except Exception as error:
             code = outcome_for(error).grpc_code.name
             metrics.REQUESTS.labels(*labels, code).inc()

@@ -89,9 +89,9 @@ DATABASE_ERRORS = Counter(
     "observatory_database_errors_total", "Database errors seen by writers, by kind", ["kind"]
 )
 ROWS_REJECTED_BY_DATABASE = Counter(
-    "observatory_writer_rejected_requests_total",
-    "Requests whose rows the database refused for a data reason",
-    ["signal"],
+    "observatory_writer_rejected_rows_total",
+    "Rows the database refused for a data reason, isolated from their batch into ingest_rejects",
+    ["signal", "table"],
 )
 LLM_UNPRICED_CALLS = Counter(
     "observatory_llm_unpriced_calls_total",

@@ -228,6 +228,15 @@ EXPECTED_COLUMNS: dict[str, list[tuple[str, str, bool]]] = {
         ("created_at", TSTZ, NOT_NULL),
         ("updated_at", TSTZ, NOT_NULL),
     ],
+    "ingest_rejects": [
+        ("id", BIGINT, NOT_NULL),
+        ("received_at", TSTZ, NOT_NULL),
+        ("signal", varchar(20), NOT_NULL),
+        ("project_id", UUID, NOT_NULL),
+        ("table_name", varchar(63), NOT_NULL),
+        ("reason", TEXT, NOT_NULL),
+        ("row", JSONB, NOT_NULL),
+    ],
 }
 
 # The seed's essential indexes (its "Indexes" section), by name and table.
@@ -267,6 +276,7 @@ PRIMARY_KEYS = {
     "users": ["id"],
     "api_keys": ["id"],
     "model_pricing": ["id"],
+    "ingest_rejects": ["id"],
 }
 
 ROLLUP_COLUMNS = [

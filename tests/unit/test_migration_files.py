@@ -13,7 +13,7 @@ from observatory_ingest.store.migrate import (
 )
 
 
-def test_discovers_001_to_006_with_sqlx_descriptions_and_both_directions() -> None:
+def test_discovers_every_migration_with_sqlx_descriptions_and_both_directions() -> None:
     migrations = discover(default_migrations_dir())
     assert [(m.version, m.description) for m in migrations] == [
         (1, "initial schema"),
@@ -22,6 +22,7 @@ def test_discovers_001_to_006_with_sqlx_descriptions_and_both_directions() -> No
         (4, "continuous aggregates"),
         (5, "retention policies"),
         (6, "supporting tables"),
+        (7, "ingest rejects"),
     ]
     assert all(m.down_path is not None and m.down_path.exists() for m in migrations)
     assert not any(m.no_transaction for m in migrations)

@@ -8,7 +8,6 @@ from google.rpc import error_details_pb2
 from observatory_ingest.errors import (
     CommitTimeout,
     DatabaseUnavailable,
-    DataRejected,
     InvalidRequest,
     ShuttingDown,
 )
@@ -33,11 +32,6 @@ def test_invalid_request_is_invalid_argument_400_without_retry() -> None:
         "cannot decode",
     )
     assert retry_delay_seconds(InvalidRequest("x")) is None
-
-
-def test_data_rejected_is_invalid_argument() -> None:
-    outcome = outcome_for(DataRejected("bad row"))
-    assert (outcome.grpc_code, outcome.http_status) == (grpc.StatusCode.INVALID_ARGUMENT, 400)
 
 
 def test_queue_full_is_resource_exhausted_429_with_retry_info() -> None:

@@ -9,19 +9,20 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 import asyncpg
 
 from observatory_ingest import metrics
-from observatory_ingest.convert.common import Converted
-from observatory_ingest.errors import CommitTimeout, DatabaseUnavailable, DataRejected, ShuttingDown
+from observatory_ingest.convert.common import Converted, Row
+from observatory_ingest.errors import CommitTimeout, DatabaseUnavailable, ShuttingDown
 from observatory_ingest.health import Health
 from observatory_ingest.pipeline.queue import BoundedQueue, Pending, QueueClosed
 from observatory_ingest.store.failures import failure_kind, is_data_error
-from observatory_ingest.store.signals import SignalSchema
-from observatory_ingest.store.writer import write_batch
+from observatory_ingest.store.rejects import INSERT_REJECT, reject_record
+from observatory_ingest.store.signals import SignalSchema, StagedTable
+from observatory_ingest.store.writer import Connection, write_batch, write_merged
 
 log = logging.getLogger(__name__)
 
@@ -59,8 +60,9 @@ class SignalPipeline:
         metrics.QUEUE_CAPACITY.labels(schema.signal).set(queue.capacity)
         self.queue_size.set(0)
 
-    async def submit(self, converted: Converted, deadline: float | None = None) -> None:
-        """Queue the rows and wait for their commit. Raises an IngestError (or QueueFull)."""
+    async def submit(self, converted: Converted, deadline: float | None = None) -> list[str]:
+        """Queue the rows and wait for their commit; returns why rows the database refused were
+        kept aside (usually nothing). Raises an IngestError (or QueueFull)."""
         if self.health.shutting_down:
             raise ShuttingDown("the service is shutting down")
         if not self.health.database_reachable:
@@ -74,7 +76,7 @@ class SignalPipeline:
         timeout = self.policy.ack_timeout if deadline is None else min(self.policy.ack_timeout, deadline)
         try:
             # shield: a caller that gives up must not cancel the write; the rows still land.
-            await asyncio.wait_for(asyncio.shield(item.done), timeout)
+            return await asyncio.wait_for(asyncio.shield(item.done), timeout)
         except TimeoutError:
             raise CommitTimeout(f"not committed within {timeout:.1f}s; retry") from None
 
@@ -89,22 +91,31 @@ class SignalPipeline:
                 raise
 
     async def commit(self, batch: Sequence[Pending]) -> None:
+        try:
+            await self.with_retries(lambda connection: write_batch(connection, self.schema, batch))
+        except Exception as error:
+            if not is_data_error(error):
+                raise
+            await self.isolate(batch)
+            return
+        for item in batch:
+            if not item.done.done():
+                item.done.set_result([])
+
+    async def with_retries(self, write: Callable[[Connection], Awaitable[None]]) -> None:
+        """Run a write until it commits; outages are waited out, data errors are raised."""
         attempt = 0
         while True:
             try:
                 async with self.pool.acquire() as connection:
-                    await write_batch(connection, self.schema, batch)
+                    await write(connection)
             except Exception as error:
                 if is_data_error(error):
-                    await self.isolate(batch, error)
-                    return
+                    raise
                 await self.wait_before_retry(error, attempt)
                 attempt += 1
                 continue
             self.health.update(database_reachable=True)
-            for item in batch:
-                if not item.done.done():
-                    item.done.set_result(None)
             return
 
     async def wait_before_retry(self, error: BaseException, attempt: int) -> None:
@@ -125,18 +136,64 @@ class SignalPipeline:
         )
         await asyncio.sleep(delay)
 
-    async def isolate(self, batch: Sequence[Pending], error: BaseException) -> None:
-        """A data error sinks only the request that holds the bad row: split and retry halves."""
-        if len(batch) == 1:
-            metrics.ROWS_REJECTED_BY_DATABASE.labels(self.schema.signal).inc()
-            log.warning(
-                "request rejected by the database", extra={"signal": self.schema.signal, "error": str(error)}
-            )
-            fail(batch, DataRejected(f"the database refused the data: {error}"))
+    async def isolate(self, batch: Sequence[Pending]) -> None:
+        """A data error sinks no neighbour: split the batch into requests, then a failing request
+        into rows, until the refused rows are alone; they go to ingest_rejects, the rest commits."""
+        if len(batch) > 1:
+            middle = len(batch) // 2
+            await self.commit(batch[:middle])
+            await self.commit(batch[middle:])
             return
-        middle = len(batch) // 2
-        await self.commit(batch[:middle])
-        await self.commit(batch[middle:])
+        item = batch[0]
+        context = {table: item.tables.get(table, []) for table in self.schema.context_tables}
+        rows = [
+            (staged, row)
+            for staged in self.schema.staged
+            if staged.table not in context
+            for row in item.tables.get(staged.table, ())
+        ]
+        reasons: list[str] = []
+        await self.write_rows(rows, context, reasons)
+        if not item.done.done():
+            item.done.set_result(reasons)
+
+    async def write_rows(
+        self, rows: list[tuple[StagedTable, Row]], context: dict[str, list[Row]], reasons: list[str]
+    ) -> None:
+        if not rows:
+            return
+        part = RowPart({table: list(context_rows) for table, context_rows in context.items()})
+        for staged, row in rows:
+            part.tables.setdefault(staged.table, []).append(row)
+        try:
+            await self.with_retries(lambda connection: write_merged(connection, self.schema, [part]))
+        except Exception as error:
+            if len(rows) > 1:
+                middle = len(rows) // 2
+                await self.write_rows(rows[:middle], context, reasons)
+                await self.write_rows(rows[middle:], context, reasons)
+                return
+            staged, row, refused = *rows[0], error
+            await self.with_retries(lambda connection: self.store_reject(connection, staged, row, refused))
+            reasons.append(f"{staged.table} row could not be stored: {refused}")
+
+    async def store_reject(
+        self, connection: Connection, staged: StagedTable, row: Row, error: BaseException
+    ) -> None:
+        project_id, document = reject_record(staged, row)
+        await connection.execute(
+            INSERT_REJECT, self.schema.signal, project_id, staged.table, str(error), document
+        )
+        metrics.ROWS_REJECTED_BY_DATABASE.labels(self.schema.signal, staged.table).inc()
+        log.warning(
+            "row refused by the database; kept in ingest_rejects",
+            extra={"signal": self.schema.signal, "table": staged.table, "error": str(error)},
+        )
+
+
+@dataclass
+class RowPart:
+    tables: dict[str, list[Row]]
 
 
 def fail(batch: Sequence[Pending], error: BaseException) -> None:

@@ -24,7 +24,10 @@ class Pending:
 
     tables: dict[str, list[Row]]
     rows: int
-    done: asyncio.Future[None] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
+    # Resolved after COMMIT with the reasons rows were refused by the database (usually none).
+    done: asyncio.Future[list[str]] = field(
+        default_factory=lambda: asyncio.get_running_loop().create_future()
+    )
     enqueued_at: float = field(default_factory=time.monotonic)
 
 

@@ -11,7 +11,6 @@ from google.rpc import error_details_pb2, status_pb2
 from observatory_ingest.errors import (
     CommitTimeout,
     DatabaseUnavailable,
-    DataRejected,
     InvalidRequest,
     PayloadTooLarge,
     ShuttingDown,
@@ -34,7 +33,7 @@ class Outcome:
 
 def outcome_for(error: BaseException) -> Outcome:
     match error:
-        case InvalidRequest() | DataRejected():
+        case InvalidRequest():
             return Outcome(grpc.StatusCode.INVALID_ARGUMENT, 400, str(error))
         case Unauthenticated():
             return Outcome(grpc.StatusCode.UNAUTHENTICATED, 401, str(error))

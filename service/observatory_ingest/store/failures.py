@@ -16,8 +16,15 @@ def sqlstate_class(error: BaseException) -> str | None:
     return state[:2] if isinstance(state, str) else None
 
 
+# Raised by asyncpg itself while encoding a row for binary COPY (an int beyond its column's range,
+# a value of the wrong type): the data is at fault, and retrying the same rows would loop forever.
+CLIENT_SIDE_DATA_ERRORS = (OverflowError, ValueError, TypeError, asyncpg.DataError)
+
+
 def is_data_error(error: BaseException) -> bool:
-    return isinstance(error, asyncpg.PostgresError) and sqlstate_class(error) in DATA_SQLSTATE_CLASSES
+    if isinstance(error, asyncpg.PostgresError):
+        return sqlstate_class(error) in DATA_SQLSTATE_CLASSES
+    return isinstance(error, CLIENT_SIDE_DATA_ERRORS)
 
 
 def failure_kind(error: BaseException) -> str:

@@ -55,6 +55,7 @@ class SignalSchema:
     direct_staged: tuple[StagedTable, ...]  # direct path: still staged (aggregates, refs)
     direct_before: tuple[str, ...]  # direct path: SQL before the direct COPY
     direct_after: tuple[str, ...]  # direct path: SQL after it
+    context_tables: tuple[str, ...] = ()  # rows every part of a split batch needs (foreign keys)
 
     @property
     def all_staging(self) -> tuple[StagedTable, ...]:
@@ -234,6 +235,7 @@ METRICS = SignalSchema(
     # Points reference their metric: the catalogue rows go first.
     direct_before=(UPSERT_METRICS,),
     direct_after=(),
+    context_tables=("metrics",),
 )
 
 LOGS = SignalSchema(

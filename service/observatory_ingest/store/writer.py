@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from typing import TypeAlias
+from typing import Protocol, TypeAlias
 
 import asyncpg
 from asyncpg import Record
@@ -14,10 +14,15 @@ from asyncpg.pool import PoolConnectionProxy
 
 from observatory_ingest import metrics
 from observatory_ingest.convert.common import Row
-from observatory_ingest.pipeline.queue import Pending
 from observatory_ingest.store.signals import SIGNALS, SignalSchema, StagedTable
 
 Connection: TypeAlias = "asyncpg.Connection | PoolConnectionProxy[Record]"
+
+
+class RowSet(Protocol):
+    """Rows per table: a queued request, or a part of one while bad rows are isolated."""
+
+    tables: dict[str, list[Row]]
 
 
 async def prepare_connection(connection: asyncpg.Connection) -> None:
@@ -35,7 +40,7 @@ async def prepare_connection(connection: asyncpg.Connection) -> None:
             await connection.execute(staged.create_staging)
 
 
-def rows_of(batch: Sequence[Pending], table: str) -> list[Row]:
+def rows_of(batch: Sequence[RowSet], table: str) -> list[Row]:
     return [row for item in batch for row in item.tables.get(table, ())]
 
 
@@ -45,7 +50,7 @@ async def copy(connection: Connection, staged: StagedTable, rows: list[Row], int
         await connection.copy_records_to_table(target, records=rows, columns=staged.columns)
 
 
-async def write_direct(connection: Connection, schema: SignalSchema, batch: Sequence[Pending]) -> None:
+async def write_direct(connection: Connection, schema: SignalSchema, batch: Sequence[RowSet]) -> None:
     async with connection.transaction():
         for staged in schema.direct_staged:
             await copy(connection, staged, rows_of(batch, staged.table), into_staging=True)
@@ -57,7 +62,7 @@ async def write_direct(connection: Connection, schema: SignalSchema, batch: Sequ
             await connection.execute(statement)
 
 
-async def write_merged(connection: Connection, schema: SignalSchema, batch: Sequence[Pending]) -> None:
+async def write_merged(connection: Connection, schema: SignalSchema, batch: Sequence[RowSet]) -> None:
     async with connection.transaction():
         for staged in schema.staged:
             await copy(connection, staged, rows_of(batch, staged.table), into_staging=True)
@@ -65,7 +70,7 @@ async def write_merged(connection: Connection, schema: SignalSchema, batch: Sequ
             await connection.execute(statement)
 
 
-async def write_batch(connection: Connection, schema: SignalSchema, batch: Sequence[Pending]) -> None:
+async def write_batch(connection: Connection, schema: SignalSchema, batch: Sequence[RowSet]) -> None:
     started = time.perf_counter()
     try:
         await write_direct(connection, schema, batch)

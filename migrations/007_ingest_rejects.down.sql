@@ -1,0 +1,2 @@
+-- Reverses 007.
+DROP TABLE ingest_rejects;

@@ -1,0 +1,80 @@
+"""A row the database refuses never sinks its neighbours: it is isolated into ingest_rejects."""
+
+from __future__ import annotations
+
+import asyncio
+
+import asyncpg
+import orjson
+from prometheus_client import REGISTRY
+
+from observatory_ingest.app import RunningService, running_service
+from tests.integration.conftest import service_settings
+from tests.integration.otlp_client import export
+from tests.otlp_builders import key_values, span, trace_request
+
+T0 = 1_790_000_000_000_000_000
+
+
+def llm_span(trace: bytes, number: int, input_tokens: int) -> object:
+    return span(
+        trace,
+        bytes([number]) * 8,
+        f"chat {number}",
+        start=T0 + number,
+        attributes=key_values(
+            {
+                "gen_ai.provider.name": "openai",
+                "gen_ai.request.model": "gpt-4o",
+                "gen_ai.usage.input_tokens": input_tokens,
+            }
+        ),
+    )
+
+
+def rejected_rows() -> float:
+    labels = {"signal": "traces", "table": "llm_traces"}
+    return REGISTRY.get_sample_value("observatory_writer_rejected_rows_total", labels) or 0.0
+
+
+async def test_a_row_the_database_refuses_is_kept_aside_and_the_rest_stored(
+    service: RunningService, db: asyncpg.Connection
+) -> None:
+    trace = b"\x41" * 16
+    before = rejected_rows()
+    # 10**12 input tokens passes conversion but overflows llm_traces.prompt_tokens (INTEGER).
+    request = trace_request([llm_span(trace, 1, 100), llm_span(trace, 2, 10**12), llm_span(trace, 3, 300)])
+    response = await export(service.grpc_port, "traces", request)
+    assert response.partial_success.rejected_spans == 1
+    assert "llm_traces row could not be stored" in response.partial_success.error_message
+    assert "out of int32 range" in response.partial_success.error_message
+    assert await db.fetchval("SELECT count(*) FROM trace_spans WHERE trace_id = $1::uuid", trace.hex()) == 3
+    stored = await db.fetch("SELECT span_name FROM llm_traces WHERE trace_id = $1 ORDER BY 1", trace.hex())
+    assert [r["span_name"] for r in stored] == ["chat 1", "chat 3"]
+    (reject,) = await db.fetch("SELECT * FROM ingest_rejects WHERE row->>'trace_id' = $1", trace.hex())
+    assert (reject["signal"], reject["table_name"]) == ("traces", "llm_traces")
+    assert "out of int32 range" in reject["reason"]
+    row = orjson.loads(reject["row"])
+    assert (row["span_name"], row["prompt_tokens"]) == ("chat 2", 10**12)
+    assert row["ts"].startswith("2026-09-21")
+    assert rejected_rows() == before + 1
+    assert await db.fetchval("SELECT span_count FROM traces WHERE trace_id = $1", trace.hex()) == 3
+
+
+async def test_a_poison_request_never_sinks_a_request_sharing_its_batch(
+    database: str, db: asyncpg.Connection
+) -> None:
+    good, bad = b"\x42" * 16, b"\x43" * 16
+    # A long flush interval puts both requests into one batch (one transaction).
+    async with running_service(service_settings(database, flush_interval="500ms", writers=1)) as service:
+        good_response, bad_response = await asyncio.gather(
+            export(service.grpc_port, "traces", trace_request([llm_span(good, n, 10) for n in range(1, 6)])),
+            export(
+                service.grpc_port, "traces", trace_request([llm_span(bad, 1, 10**13), llm_span(bad, 2, 5)])
+            ),
+        )
+    assert not good_response.HasField("partial_success")
+    assert bad_response.partial_success.rejected_spans == 1
+    assert await db.fetchval("SELECT count(*) FROM llm_traces WHERE trace_id = $1", good.hex()) == 5
+    assert await db.fetchval("SELECT count(*) FROM llm_traces WHERE trace_id = $1", bad.hex()) == 1
+    assert await db.fetchval("SELECT count(*) FROM trace_spans WHERE trace_id = $1::uuid", bad.hex()) == 2
