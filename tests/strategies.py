@@ -1,0 +1,94 @@
+"""Hypothesis strategies for arbitrary OTLP content."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hypothesis import strategies as st
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue, ArrayValue, KeyValue, KeyValueList
+from opentelemetry.proto.trace.v1.trace_pb2 import Span
+
+# Protobuf strings must be valid UTF-8: no lone surrogates. NUL and every other code point are fair.
+texts = st.text(st.characters(exclude_categories=("Cs",)), max_size=40)
+long_texts = st.text(st.characters(exclude_categories=("Cs",)), max_size=600)
+int64 = st.integers(-(2**63), 2**63 - 1)
+uint64 = st.integers(0, 2**64 - 1)
+timestamps = st.one_of(st.just(0), uint64, st.integers(1_700_000_000 * 10**9, 1_800_000_000 * 10**9))
+
+scalars = st.one_of(
+    texts.map(lambda v: AnyValue(string_value=v)),
+    st.booleans().map(lambda v: AnyValue(bool_value=v)),
+    int64.map(lambda v: AnyValue(int_value=v)),
+    st.floats(allow_nan=True, allow_infinity=True).map(lambda v: AnyValue(double_value=v)),
+    st.binary(max_size=20).map(lambda v: AnyValue(bytes_value=v)),
+    st.just(AnyValue()),
+)
+any_values = st.recursive(
+    scalars,
+    lambda children: st.one_of(
+        st.lists(children, max_size=4).map(lambda vs: AnyValue(array_value=ArrayValue(values=vs))),
+        st.lists(st.tuples(texts, children), max_size=4).map(
+            lambda kvs: AnyValue(kvlist_value=KeyValueList(values=[KeyValue(key=k, value=v) for k, v in kvs]))
+        ),
+    ),
+    max_leaves=25,
+)
+key_value_lists = st.lists(st.tuples(texts, any_values), max_size=6).map(
+    lambda kvs: [KeyValue(key=k, value=v) for k, v in kvs]
+)
+ids16 = st.one_of(st.binary(min_size=16, max_size=16), st.binary(max_size=20))
+ids8 = st.one_of(st.binary(min_size=8, max_size=8), st.binary(max_size=10))
+
+
+@st.composite
+def spans(draw: Any) -> Span:
+    span = Span(
+        trace_id=draw(ids16),
+        span_id=draw(ids8),
+        parent_span_id=draw(st.one_of(st.just(b""), ids8)),
+        name=draw(long_texts),
+        kind=draw(st.integers(0, 9)),
+        start_time_unix_nano=draw(timestamps),
+        end_time_unix_nano=draw(timestamps),
+        attributes=draw(key_value_lists),
+        trace_state=draw(texts),
+        flags=draw(st.integers(0, 2**32 - 1)),
+    )
+    span.status.code, span.status.message = draw(st.integers(0, 5)), draw(texts)
+    for _ in range(draw(st.integers(0, 2))):
+        span.events.add(name=draw(texts), time_unix_nano=draw(timestamps), attributes=draw(key_value_lists))
+    return span
+
+
+@st.composite
+def trace_requests(draw: Any) -> ExportTraceServiceRequest:
+    request = ExportTraceServiceRequest()
+    resource = request.resource_spans.add()
+    resource.resource.attributes.extend(draw(key_value_lists))
+    scope = resource.scope_spans.add()
+    scope.scope.name, scope.scope.version = draw(long_texts), draw(long_texts)
+    scope.spans.extend(draw(st.lists(spans(), min_size=1, max_size=4)))
+    return request
+
+
+@st.composite
+def log_requests(draw: Any) -> ExportLogsServiceRequest:
+    request = ExportLogsServiceRequest()
+    scope = request.resource_logs.add().scope_logs.add()
+    scope.scope.name = draw(long_texts)
+    for _ in range(draw(st.integers(1, 4))):
+        scope.log_records.add(
+            time_unix_nano=draw(timestamps),
+            observed_time_unix_nano=draw(timestamps),
+            severity_number=draw(st.integers(0, 30)),
+            severity_text=draw(long_texts),
+            body=draw(any_values),
+            attributes=draw(key_value_lists),
+            trace_id=draw(ids16),
+            span_id=draw(ids8),
+            event_name=draw(long_texts),
+            flags=draw(st.integers(0, 2**32 - 1)),
+        )
+    return request
