@@ -103,7 +103,9 @@ async def running_service(settings: Settings) -> AsyncIterator[RunningService]:
         pool = await stack.enter_async_context(writer_pool(dsn, size=settings.writers * len(SIGNALS) + 1))
         policy = BatchPolicy(settings.batch_size, settings.flush_interval, settings.ack_timeout)
         pipelines = {
-            name: SignalPipeline(signal.schema, BoundedQueue(settings.queue_size), pool, policy, health)
+            name: SignalPipeline(
+                signal.schema, BoundedQueue(settings.queue_size, settings.queue_memory), pool, policy, health
+            )
             for name, signal in SIGNALS.items()
         }
         writers = [

@@ -163,6 +163,7 @@ OPTIONS: tuple[Option, ...] = (
         "max-attribute-bytes", parse_size, "64KiB", "Largest stored attribute value (longer ones are cut)"
     ),
     Option("queue-size", positive_int, "100000", "Rows buffered per signal before refusing"),
+    Option("queue-memory", parse_size, "64MiB", "Estimated memory of queued rows per signal before refusing"),
     Option("batch-size", positive_int, "5000", "Rows per database transaction, at most"),
     Option("flush-interval", parse_duration, "200ms", "Longest wait to fill a batch"),
     Option("writers", positive_int, "2", "Writer tasks (database connections) per signal"),
@@ -197,6 +198,7 @@ class Settings:
     llm_content_max_bytes: int
     max_attribute_bytes: int
     queue_size: int
+    queue_memory: int
     batch_size: int
     flush_interval: float
     writers: int

@@ -52,6 +52,7 @@ class Ingestor:
         decode: Callable[[], Any],
         credentials: str | None = None,
         deadline: float | None = None,
+        wire_bytes: int = 0,
     ) -> Any:
         """Store the request's items for the project its credentials name; return the OTLP
         response (partial success if some were rejected). Raises IngestError or QueueFull when
@@ -71,7 +72,7 @@ class Ingestor:
             if converted.sanitized:
                 metrics.ITEMS_SANITIZED.labels(*labels).inc(converted.sanitized)
             if converted.rows:
-                for reason in await self.pipelines[signal.name].submit(converted, deadline):
+                for reason in await self.pipelines[signal.name].submit(converted, deadline, wire_bytes):
                     converted.reject(reason)
                     converted.accepted = max(converted.accepted - 1, 0)
         except Exception as error:

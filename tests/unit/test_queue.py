@@ -107,3 +107,14 @@ async def test_two_takers_never_share_or_lose_an_item() -> None:
         taken.extend(rest)
     assert sorted(map(id, taken)) == sorted(map(id, offered))
     assert queue.size == 0
+
+
+async def test_the_queue_is_also_bounded_by_estimated_memory() -> None:
+    queue = BoundedQueue(capacity_rows=1000, capacity_bytes=100)
+    queue.offer(Pending({"t": [(1,)]}, 1, memory=60))
+    with pytest.raises(QueueFull):
+        queue.offer(Pending({"t": [(2,)]}, 1, memory=60))
+    assert (queue.size, queue.memory) == (1, 60)
+    await queue.take(max_rows=10, max_wait=0)
+    assert queue.memory == 0
+    queue.offer(Pending({"t": [(3,)]}, 1, memory=60))

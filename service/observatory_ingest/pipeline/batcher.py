@@ -18,7 +18,7 @@ from observatory_ingest import metrics
 from observatory_ingest.convert.common import Converted, Row
 from observatory_ingest.errors import CommitTimeout, DatabaseUnavailable, ShuttingDown
 from observatory_ingest.health import Health
-from observatory_ingest.pipeline.queue import BoundedQueue, Pending, QueueClosed
+from observatory_ingest.pipeline.queue import MEMORY_PER_WIRE_BYTE, BoundedQueue, Pending, QueueClosed
 from observatory_ingest.store.failures import failure_kind, is_data_error
 from observatory_ingest.store.rejects import INSERT_REJECT, reject_record
 from observatory_ingest.store.signals import SignalSchema, StagedTable
@@ -60,14 +60,16 @@ class SignalPipeline:
         metrics.QUEUE_CAPACITY.labels(schema.signal).set(queue.capacity)
         self.queue_size.set(0)
 
-    async def submit(self, converted: Converted, deadline: float | None = None) -> list[str]:
+    async def submit(
+        self, converted: Converted, deadline: float | None = None, wire_bytes: int = 0
+    ) -> list[str]:
         """Queue the rows and wait for their commit; returns why rows the database refused were
         kept aside (usually nothing). Raises an IngestError (or QueueFull)."""
         if self.health.shutting_down:
             raise ShuttingDown("the service is shutting down")
         if not self.health.database_reachable:
             raise DatabaseUnavailable("the database cannot be written at the moment")
-        item = Pending(converted.tables, converted.rows)
+        item = Pending(converted.tables, converted.rows, wire_bytes * MEMORY_PER_WIRE_BYTE)
         try:
             self.queue.offer(item)
         except QueueClosed:

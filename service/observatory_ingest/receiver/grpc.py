@@ -32,6 +32,7 @@ def export_handler(signal: Signal, ingestor: Ingestor) -> grpc.RpcMethodHandler:
                 protobuf_decoder(signal, payload),
                 credentials_from(metadata),
                 context.time_remaining(),
+                len(payload),
             )
         except Exception as error:
             outcome = outcome_for(error)
