@@ -228,30 +228,33 @@ async def count_rows(dsn: str, table: str) -> int:
         await connection.close()
 
 
-async def fill_queues(dsn: str, send: Callable[[bytes], Any], payloads: list[bytes], table: str) -> int:
-    """Hold the table so writers block, and send as exporters do (a bounded number of requests in
-    flight) until the queue refuses: the service's memory with a full queue."""
+async def fill_queues(dsn: str, options: Options, port: int) -> int:
+    """Hold every signal's table so writers block, and send all three signals as exporters do (a
+    bounded number of requests in flight) until each queue refuses: memory with every queue full."""
     blocker = await asyncpg.connect(dsn)
     transaction = blocker.transaction()
     await transaction.start()
-    await blocker.execute(f"LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE")
-    refused = 0
-    remaining = list(payloads)
+    await blocker.execute(f"LOCK TABLE {', '.join(PRIMARY_TABLE.values())} IN ACCESS EXCLUSIVE MODE")
+    refused = {name: 0 for name in PRIMARY_TABLE}
 
-    async def exporter() -> None:
-        nonlocal refused
-        while remaining and refused < 20:
+    async def exporter(signal_name: str, send: Callable[[bytes], Any], remaining: list[bytes]) -> None:
+        while remaining and refused[signal_name] < 10:
             if not await send(remaining.pop()):
-                refused += 1
+                refused[signal_name] += 1
 
+    senders = []
+    for seed, signal_name in enumerate(PRIMARY_TABLE, start=10):
+        send = sender(Options(signal=signal_name, transport=options.transport), port)
+        remaining = build_payloads(signal_name, 250 * options.workers, options.batch, seed=seed)
+        senders += [exporter(signal_name, send, remaining) for _ in range(64)]
     try:
-        await asyncio.wait_for(asyncio.gather(*(exporter() for _ in range(128))), 60)
+        await asyncio.wait_for(asyncio.gather(*senders), 90)
     except TimeoutError:
         pass
     finally:
         await transaction.rollback()
         await blocker.close()
-    return refused
+    return sum(refused.values())
 
 
 async def ceiling(dsn: str, signal_name: str, payloads: list[bytes], concurrency: int) -> float:
@@ -330,10 +333,8 @@ async def run(options: Options) -> dict[str, Any]:
             )
             report["peak_rss_running"] = service.peak_rss
             if options.fill_queues:
-                full = build_payloads(
-                    options.signal, 400_000 // options.batch * options.workers + 20, options.batch, seed=4
-                )
-                report["queue_refusals"] = await fill_queues(dsn, send, full, PRIMARY_TABLE[options.signal])
+                port = grpc_port if options.transport == "grpc" else http_port
+                report["queue_refusals"] = await fill_queues(dsn, options, port)
             report["peak_rss"] = service.peak_rss
         finally:
             stop_sampling.set()
@@ -373,7 +374,7 @@ def print_report(report: dict[str, Any]) -> None:
     print(f"{'peak service RSS, running (MiB)':34}{report['peak_rss_running'] / 2**20:>14.0f}")
     if "queue_refusals" in report:
         print(
-            f"{'peak service RSS, queues full (MiB)':34}{report['peak_rss'] / 2**20:>14.0f}"
+            f"{'peak RSS, every queue full (MiB)':34}{report['peak_rss'] / 2**20:>14.0f}"
             f"   ({report['queue_refusals']} requests refused while full)"
         )
     print(f"{'landed / acknowledged':34}{report['landed']:>14,} / {len(top.latencies) * options.batch:,}")
