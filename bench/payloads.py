@@ -11,8 +11,9 @@ import orjson
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
-from opentelemetry.proto.common.v1.common_pb2 import AnyValue, ArrayValue, KeyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
+
+from bench.otlp import any_value, key_values
 
 MS = 1_000_000
 SPANS_PER_TRACE = 8
@@ -21,20 +22,8 @@ QUESTION = "Which of your fantasy novels published after 2015 would suit a twelv
 ANSWER = "Three fit well: 'The Girl Who Drank the Moon', 'Nevermoor' and 'The Wild Robot'."
 
 
-def value(item: Any) -> AnyValue:
-    if isinstance(item, bool):
-        return AnyValue(bool_value=item)
-    if isinstance(item, int):
-        return AnyValue(int_value=item)
-    if isinstance(item, float):
-        return AnyValue(double_value=item)
-    if isinstance(item, list):
-        return AnyValue(array_value=ArrayValue(values=[value(v) for v in item]))
-    return AnyValue(string_value=str(item))
-
-
-def kvs(mapping: dict[str, Any]) -> list[KeyValue]:
-    return [KeyValue(key=k, value=value(v)) for k, v in mapping.items()]
+value = any_value
+kvs = key_values
 
 
 class Generator:

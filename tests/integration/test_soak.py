@@ -10,8 +10,8 @@ from pathlib import Path
 
 import asyncpg
 import pytest
-from bench.e2e import process_tree_rss
 
+from bench.e2e import process_tree_rss
 from tests.integration.sdk_load import SpanLoad
 from tests.integration.serve_process import ServeProcess
 

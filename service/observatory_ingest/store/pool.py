@@ -5,11 +5,12 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager, suppress
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 import asyncpg
 
 from observatory_ingest import metrics
+from observatory_ingest.background import running_in_background
 from observatory_ingest.health import Health
 from observatory_ingest.store.database import APPLICATION_NAME
 from observatory_ingest.store.writer import prepare_connection
@@ -64,12 +65,5 @@ async def probe(pool: asyncpg.Pool, health: Health) -> None:
         await asyncio.sleep(PROBE_INTERVAL_S)
 
 
-@asynccontextmanager
-async def probing(pool: asyncpg.Pool, health: Health) -> AsyncIterator[None]:
-    task = asyncio.create_task(probe(pool, health))
-    try:
-        yield
-    finally:
-        task.cancel()
-        with suppress(asyncio.CancelledError):
-            await task
+def probing(pool: asyncpg.Pool, health: Health) -> AbstractAsyncContextManager[None]:
+    return running_in_background(probe(pool, health))

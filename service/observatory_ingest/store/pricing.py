@@ -15,6 +15,7 @@ from typing import Any
 
 import asyncpg
 
+from observatory_ingest.background import running_in_background
 from observatory_ingest.convert.pricing import Price, PriceBook
 
 log = logging.getLogger(__name__)
@@ -83,13 +84,8 @@ class PriceCatalog:
 
         with suppress(OSError, asyncpg.PostgresError):
             await self.refresh(dsn)
-        task = asyncio.create_task(loop())
-        try:
+        async with running_in_background(loop()):
             yield
-        finally:
-            task.cancel()
-            with suppress(asyncio.CancelledError):
-                await task
 
 
 @dataclass(frozen=True)
