@@ -7,7 +7,6 @@ from __future__ import annotations
 import random
 from typing import Any
 
-import orjson
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
@@ -284,7 +283,3 @@ class Generator:
             summary.quantile_values.add(quantile=0.5, value=2.0)
             made += 5
         return request
-
-
-def describe(request: Any) -> str:
-    return orjson.dumps({"bytes": request.ByteSize()}).decode()

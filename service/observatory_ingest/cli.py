@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import signal
 import sys
 from collections.abc import Sequence
@@ -45,6 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     add_options(parser, None)
     commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("bench", help="benchmarks (convert | e2e), from a source checkout", add_help=False)
 
     serve = commands.add_parser("serve", help="run the service")
     add_options(serve, argparse.SUPPRESS)
@@ -80,6 +82,9 @@ def settings_from(arguments: argparse.Namespace) -> Settings:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["bench"]:
+        return run_bench(argv[1:])
     arguments = build_parser().parse_args(argv)
     try:
         settings = settings_from(arguments)
@@ -92,7 +97,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             for name, value in settings.masked().items():
                 print(f"{name} = {value}")
             return 0
-        return run(serve_command(settings, list(sys.argv[1:] if argv is None else argv)))
+        return run(serve_command(settings, argv))
     # Listings piped into head and friends end quietly, as Unix tools do.
     signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     if arguments.command == "keys":
@@ -102,6 +107,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     from observatory_ingest.migrate_command import migrate_command
 
     return run(migrate_command(settings, arguments))
+
+
+def run_bench(argv: list[str]) -> int:
+    """`observatory-ingest bench ...` = `python -m bench ...` (the benchmarks live in the source tree)."""
+    checkout = Path(__file__).resolve().parents[2]
+    if not (checkout / "bench" / "__main__.py").is_file():
+        print(
+            f"{PROG}: error: the benchmarks come with the source tree; run from a checkout", file=sys.stderr
+        )
+        return 2
+    sys.path.insert(0, str(checkout))
+    bench = importlib.import_module("bench.__main__")
+    result: int = bench.main(argv)
+    return result
 
 
 def run(coroutine: Any) -> int:
