@@ -64,15 +64,30 @@ async def test_a_row_the_database_refuses_is_kept_aside_and_the_rest_stored(
 async def test_a_poison_request_never_sinks_a_request_sharing_its_batch(
     database: str, db: asyncpg.Connection
 ) -> None:
-    good, bad = b"\x42" * 16, b"\x43" * 16
-    # A long flush interval puts both requests into one batch (one transaction).
-    async with running_service(service_settings(database, flush_interval="500ms", writers=1)) as service:
-        good_response, bad_response = await asyncio.gather(
+    good, bad, first = b"\x42" * 16, b"\x43" * 16, b"\x44" * 16
+    async with running_service(service_settings(database, writers=1)) as service:
+        blocker = await asyncpg.connect(database)
+        transaction = blocker.transaction()
+        await transaction.start()
+        await blocker.execute("LOCK TABLE trace_spans IN EXCLUSIVE MODE")
+        # The only writer is stuck on a first request while the next two queue up behind it,
+        # so they are taken together: one batch, one transaction.
+        held = asyncio.create_task(
+            export(service.grpc_port, "traces", trace_request([llm_span(first, 1, 1)]))
+        )
+        await asyncio.sleep(0.3)
+        both = asyncio.gather(
             export(service.grpc_port, "traces", trace_request([llm_span(good, n, 10) for n in range(1, 6)])),
             export(
                 service.grpc_port, "traces", trace_request([llm_span(bad, 1, 10**13), llm_span(bad, 2, 5)])
             ),
         )
+        await asyncio.sleep(0.3)
+        assert service.pipelines["traces"].queue.size > 0
+        await transaction.rollback()
+        await blocker.close()
+        good_response, bad_response = await both
+        await held
     assert not good_response.HasField("partial_success")
     assert bad_response.partial_success.rejected_spans == 1
     assert await db.fetchval("SELECT count(*) FROM llm_traces WHERE trace_id = $1", good.hex()) == 5

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 
 import asyncpg
@@ -365,3 +366,14 @@ def merge_fallbacks() -> float:
     from prometheus_client import REGISTRY
 
     return REGISTRY.get_sample_value("observatory_writer_merge_fallbacks_total", {"signal": "traces"}) or 0.0
+
+
+async def test_an_idle_writer_commits_at_once_instead_of_waiting_for_the_flush_interval(
+    database: str, db: asyncpg.Connection
+) -> None:
+    async with running_service(service_settings(database, flush_interval="5s")) as service:
+        started = time.monotonic()
+        await export(service.grpc_port, "traces", trace_request([span(b"\x13" * 16, b"\x01" * 8, "prompt")]))
+        # Group commit: with no writer busy there is nothing to batch with, so no 5 s wait.
+        assert time.monotonic() - started < 4
+    assert await db.fetchval("SELECT count(*) FROM trace_spans WHERE name = 'prompt'") == 1

@@ -56,6 +56,7 @@ class SignalPipeline:
         self.pool = pool
         self.policy = policy
         self.health = health
+        self.writing = 0  # writer tasks inside a transaction right now
         self.queue_size = metrics.QUEUE_SIZE.labels(schema.signal)
         metrics.QUEUE_CAPACITY.labels(schema.signal).set(queue.capacity)
         self.queue_size.set(0)
@@ -84,13 +85,20 @@ class SignalPipeline:
 
     async def run_writer(self) -> None:
         """Commit batches until the queue is closed and drained."""
-        while batch := await self.queue.take(self.policy.batch_rows, self.policy.flush_interval):
+        # Group commit: with every writer idle, nothing is gained by waiting, so the rows go at
+        # once; while another writer is busy, rows gather until the batch is full or old enough.
+        while batch := await self.queue.take(
+            self.policy.batch_rows, self.policy.flush_interval if self.writing else 0.0
+        ):
             self.queue_size.set(self.queue.size)
+            self.writing += 1
             try:
                 await self.commit(batch)
             except asyncio.CancelledError:
                 fail(batch, ShuttingDown("stopped before the rows were committed"))
                 raise
+            finally:
+                self.writing -= 1
 
     async def commit(self, batch: Sequence[Pending]) -> None:
         try:
