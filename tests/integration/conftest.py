@@ -127,3 +127,27 @@ async def db(database: str) -> AsyncIterator[asyncpg.Connection]:
     connection = await asyncpg.connect(database)
     yield connection
     await connection.close()
+
+
+class TableLock:
+    """Holds a lock on a table from a connection of its own, so the service's writers block on it
+    (a stuck database, from the service's point of view). Released on exit, or earlier."""
+
+    def __init__(self, dsn: str, table: str, mode: str = "EXCLUSIVE") -> None:
+        self.dsn, self.table, self.mode = dsn, table, mode
+        self.connection: asyncpg.Connection | None = None
+
+    async def __aenter__(self) -> TableLock:
+        self.connection = await asyncpg.connect(self.dsn)
+        await self.connection.execute("BEGIN")
+        await self.connection.execute(f"LOCK TABLE {self.table} IN {self.mode} MODE")
+        return self
+
+    async def release(self) -> None:
+        if self.connection is not None:
+            await self.connection.execute("ROLLBACK")
+            await self.connection.close()
+            self.connection = None
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.release()

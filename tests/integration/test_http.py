@@ -25,7 +25,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
 from observatory_ingest.app import RunningService, running_service
-from tests.integration.conftest import service_settings
+from tests.integration.conftest import TableLock, service_settings
 from tests.otlp_builders import span, trace_request
 
 PROTOBUF, JSON = "application/x-protobuf", "application/json"
@@ -196,25 +196,20 @@ async def test_oversized_body_is_413_also_when_gzip_inflates_past_the_limit(data
 
 async def test_backpressure_and_outage_answer_retryable_with_retry_after(database: str) -> None:
     settings = service_settings(database, queue_size=10, batch_size=10, writers=1, ack_timeout="1s")
-    async with running_service(settings) as service:
-        blocker = await asyncpg.connect(database)
-        try:
-            transaction = blocker.transaction()
-            await transaction.start()
-            await blocker.execute("LOCK TABLE trace_spans IN ACCESS EXCLUSIVE MODE")
-            ten = [
-                trace_request([span(bytes([0x62, i]) * 8, bytes([1 + j]) * 8) for j in range(10)])
-                for i in range(3)
-            ]
-            first = asyncio.create_task(post(service, "traces", ten[0].SerializeToString(), PROTOBUF))
-            await asyncio.sleep(0.3)
-            second = asyncio.create_task(post(service, "traces", ten[1].SerializeToString(), PROTOBUF))
-            await asyncio.sleep(0.3)
-            status, _, headers = await post(service, "traces", ten[2].SerializeToString(), PROTOBUF)
-            assert (status, headers["Retry-After"]) == (429, "1")
-            # The first two are still waiting for their commit: 503 with Retry-After after --ack-timeout.
-            for status, _, headers in await asyncio.gather(first, second):
-                assert (status, headers["Retry-After"]) == (503, "2")
-            await transaction.rollback()
-        finally:
-            await blocker.close()
+    async with (
+        running_service(settings) as service,
+        TableLock(database, "trace_spans", "ACCESS EXCLUSIVE"),
+    ):
+        ten = [
+            trace_request([span(bytes([0x62, i]) * 8, bytes([1 + j]) * 8) for j in range(10)])
+            for i in range(3)
+        ]
+        first = asyncio.create_task(post(service, "traces", ten[0].SerializeToString(), PROTOBUF))
+        await asyncio.sleep(0.3)
+        second = asyncio.create_task(post(service, "traces", ten[1].SerializeToString(), PROTOBUF))
+        await asyncio.sleep(0.3)
+        status, _, headers = await post(service, "traces", ten[2].SerializeToString(), PROTOBUF)
+        assert (status, headers["Retry-After"]) == (429, "1")
+        # The first two are still waiting for their commit: 503 with Retry-After after --ack-timeout.
+        for status, _, headers in await asyncio.gather(first, second):
+            assert (status, headers["Retry-After"]) == (503, "2")

@@ -9,7 +9,7 @@ import orjson
 from prometheus_client import REGISTRY
 
 from observatory_ingest.app import RunningService, running_service
-from tests.integration.conftest import service_settings
+from tests.integration.conftest import TableLock, service_settings
 from tests.integration.otlp_client import export
 from tests.otlp_builders import key_values, span, trace_request
 
@@ -65,11 +65,10 @@ async def test_a_poison_request_never_sinks_a_request_sharing_its_batch(
     database: str, db: asyncpg.Connection
 ) -> None:
     good, bad, first = b"\x42" * 16, b"\x43" * 16, b"\x44" * 16
-    async with running_service(service_settings(database, writers=1)) as service:
-        blocker = await asyncpg.connect(database)
-        transaction = blocker.transaction()
-        await transaction.start()
-        await blocker.execute("LOCK TABLE trace_spans IN EXCLUSIVE MODE")
+    async with (
+        running_service(service_settings(database, writers=1)) as service,
+        TableLock(database, "trace_spans") as lock,
+    ):
         # The only writer is stuck on a first request while the next two queue up behind it,
         # so they are taken together: one batch, one transaction.
         held = asyncio.create_task(
@@ -84,8 +83,7 @@ async def test_a_poison_request_never_sinks_a_request_sharing_its_batch(
         )
         await asyncio.sleep(0.3)
         assert service.pipelines["traces"].queue.size > 0
-        await transaction.rollback()
-        await blocker.close()
+        await lock.release()
         good_response, bad_response = await both
         await held
     assert not good_response.HasField("partial_success")

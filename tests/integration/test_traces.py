@@ -18,7 +18,7 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from opentelemetry.trace import Link, SpanKind, Status, StatusCode
 
 from observatory_ingest.app import RunningService, running_service
-from tests.integration.conftest import service_settings
+from tests.integration.conftest import TableLock, service_settings
 from tests.integration.otlp_client import export, retry_delay
 from tests.otlp_builders import key_values, span, trace_request
 
@@ -282,29 +282,25 @@ async def test_full_queue_answers_resource_exhausted_with_retry_info(
     database: str, db: asyncpg.Connection
 ) -> None:
     settings = service_settings(database, queue_size=10, batch_size=10, writers=1, flush_interval="1ms")
-    async with running_service(settings) as service:
-        blocker = await asyncpg.connect(database)
-        try:
-            # Hold the table so the writer's COPY merge blocks while requests pile up.
-            transaction = blocker.transaction()
-            await transaction.start()
-            await blocker.execute("LOCK TABLE trace_spans IN EXCLUSIVE MODE")
-            ten = [
-                trace_request([span(bytes([0x77, i]) * 8, bytes([1 + j]) * 8) for j in range(10)])
-                for i in range(3)
-            ]
-            taken = asyncio.create_task(export(service.grpc_port, "traces", ten[0]))
-            await asyncio.sleep(0.3)  # the writer holds request 0; the queue is empty
-            queued = asyncio.create_task(export(service.grpc_port, "traces", ten[1]))
-            await asyncio.sleep(0.3)  # request 1 fills the queue
-            with pytest.raises(grpc.aio.AioRpcError) as raised:
-                await export(service.grpc_port, "traces", ten[2])
-            assert raised.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
-            assert retry_delay(raised.value) == 1.0
-            await transaction.rollback()
-            await asyncio.gather(taken, queued)
-        finally:
-            await blocker.close()
+    # Hold the table so the writer's COPY blocks while requests pile up.
+    async with (
+        running_service(settings) as service,
+        TableLock(database, "trace_spans") as lock,
+    ):
+        ten = [
+            trace_request([span(bytes([0x77, i]) * 8, bytes([1 + j]) * 8) for j in range(10)])
+            for i in range(3)
+        ]
+        taken = asyncio.create_task(export(service.grpc_port, "traces", ten[0]))
+        await asyncio.sleep(0.3)  # the writer holds request 0; the queue is empty
+        queued = asyncio.create_task(export(service.grpc_port, "traces", ten[1]))
+        await asyncio.sleep(0.3)  # request 1 fills the queue
+        with pytest.raises(grpc.aio.AioRpcError) as raised:
+            await export(service.grpc_port, "traces", ten[2])
+        assert raised.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+        assert retry_delay(raised.value) == 1.0
+        await lock.release()
+        await asyncio.gather(taken, queued)
     stored = await db.fetchval(
         "SELECT count(*) FROM trace_spans WHERE span_id = '0101010101010101' AND trace_id::text LIKE '77%'"
     )
@@ -317,18 +313,11 @@ async def test_unwritable_database_answers_unavailable_then_recovers(
     settings = service_settings(database, ack_timeout="1s")
     request = trace_request([span(b"\x88" * 16, b"\x01" * 8, "late")])
     async with running_service(settings) as service:
-        blocker = await asyncpg.connect(database)
-        try:
-            transaction = blocker.transaction()
-            await transaction.start()
-            await blocker.execute("LOCK TABLE trace_spans IN ACCESS EXCLUSIVE MODE")
+        async with TableLock(database, "trace_spans", "ACCESS EXCLUSIVE"):
             with pytest.raises(grpc.aio.AioRpcError) as raised:
                 await export(service.grpc_port, "traces", request)
             assert raised.value.code() == grpc.StatusCode.UNAVAILABLE
             assert retry_delay(raised.value) == 2.0
-            await transaction.rollback()
-        finally:
-            await blocker.close()
         # The client retries, as the SDK would: the row exists exactly once.
         await export(service.grpc_port, "traces", request)
     assert await db.fetchval("SELECT count(*) FROM trace_spans WHERE name = 'late'") == 1
