@@ -50,9 +50,9 @@ class Ingestor:
         signal: Signal,
         transport: str,
         decode: Callable[[], Any],
+        wire_bytes: int,
         credentials: str | None = None,
         deadline: float | None = None,
-        wire_bytes: int = 0,
     ) -> Any:
         """Store the request's items for the project its credentials name; return the OTLP
         response (partial success if some were rejected). Raises IngestError or QueueFull when
@@ -72,9 +72,8 @@ class Ingestor:
             if converted.sanitized:
                 metrics.ITEMS_SANITIZED.labels(*labels).inc(converted.sanitized)
             if converted.rows:
-                for reason in await self.pipelines[signal.name].submit(converted, deadline, wire_bytes):
-                    converted.reject(reason)
-                    converted.accepted = max(converted.accepted - 1, 0)
+                for reason in await self.pipelines[signal.name].submit(converted, wire_bytes, deadline):
+                    converted.refused_by_database(reason)
         except Exception as error:
             code = outcome_for(error).grpc_code.name
             metrics.REQUESTS.labels(*labels, code).inc()

@@ -366,3 +366,29 @@ async def test_an_idle_writer_commits_at_once_instead_of_waiting_for_the_flush_i
         # Group commit: with no writer busy there is nothing to batch with, so no 5 s wait.
         assert time.monotonic() - started < 4
     assert await db.fetchval("SELECT count(*) FROM trace_spans WHERE name = 'prompt'") == 1
+
+
+async def test_the_queue_memory_bound_refuses_through_the_server(database: str) -> None:
+    # 40 spans of ~2 KiB: ~80 KiB on the wire, ~480 KiB estimated in the queue; far below the row
+    # bound, so only the memory bound (fed by the receiver's request size) can refuse.
+    def request(number: int) -> object:
+        blob = key_values({"blob": "m" * 2048})
+        return trace_request(
+            [span(bytes([0x91, number]) * 8, bytes([1 + n]) * 8, attributes=blob) for n in range(40)]
+        )
+
+    settings = service_settings(
+        database, queue_size=100_000, queue_memory="600KiB", writers=1, flush_interval="1ms"
+    )
+    async with running_service(settings) as service, TableLock(database, "trace_spans") as lock:
+        taken = asyncio.create_task(export(service.grpc_port, "traces", request(0)))
+        await asyncio.sleep(0.3)  # the writer holds request 0; the queue is empty
+        queued = asyncio.create_task(export(service.grpc_port, "traces", request(1)))
+        await asyncio.sleep(0.3)
+        assert 0 < service.pipelines["traces"].queue.size < 100
+        with pytest.raises(grpc.aio.AioRpcError) as raised:
+            await export(service.grpc_port, "traces", request(2))
+        assert raised.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+        assert retry_delay(raised.value) == 1.0
+        await lock.release()
+        await asyncio.gather(taken, queued)

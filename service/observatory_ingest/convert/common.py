@@ -43,6 +43,11 @@ class Converted:
         if len(self.errors) < 5:
             self.errors.append(message)
 
+    def refused_by_database(self, reason: str) -> None:
+        """An accepted item whose row the database refused (kept in ingest_rejects)."""
+        self.accepted = max(self.accepted - 1, 0)
+        self.reject(reason)
+
     @property
     def error_message(self) -> str:
         return "; ".join(self.errors)

@@ -7,10 +7,7 @@ from typing import Any
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
 from opentelemetry.proto.metrics.v1.metrics_pb2 import (
     ExponentialHistogramDataPoint,
-    HistogramDataPoint,
     Metric,
-    NumberDataPoint,
-    SummaryDataPoint,
 )
 
 from observatory_ingest.convert.common import (
@@ -78,8 +75,6 @@ LLM_METRIC_COLUMNS = (
 )
 # gen_ai.client.token.usage, gen_ai.client.operation.duration and the newer gen_ai.client.inference.*.
 LLM_METRIC_PREFIX = "gen_ai.client."
-
-AnyPoint = NumberDataPoint | HistogramDataPoint | ExponentialHistogramDataPoint | SummaryDataPoint
 
 
 def convert_metrics(request: ExportMetricsServiceRequest, context: ConvertContext) -> Converted:

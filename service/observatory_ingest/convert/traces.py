@@ -220,17 +220,26 @@ class TraceConverter:
         return self.result
 
     def add_to_trace_part(
-        self, trace_uuid: str, row: Row, span_attributes_json: str, resource_json: str
+        self,
+        trace_uuid: str,
+        is_root: bool,
+        name: str,
+        service: str,
+        start: tuple[int],
+        end: tuple[int] | None,
+        status: str,
+        message: str | None,
+        span_attributes_json: str,
+        resource_json: str,
     ) -> None:
         """This request's share of a trace's summary, merged with other shares in SQL."""
-        _, project_id, _, _, parent, name, _, service, start, end, _, status, message = row[:13]
         part = self.trace_parts.get(trace_uuid)
         if part is None:
             # Columns of TRACE_PART_COLUMNS: id, project_id, trace_id, service_name, start_time, end_time,
             # status, status_message, root_span_name, attributes, resource_attributes, span_count.
             part = [
                 trace_uuid,
-                project_id,
+                self.context.project_id,
                 trace_uuid,
                 service,
                 start,
@@ -252,7 +261,7 @@ class TraceConverter:
             part[6] = status
         if status == "error" and message is not None and (part[7] is None or message < part[7]):
             part[7] = message
-        if parent is None and part[8] is None:
+        if is_root and part[8] is None:
             part[3], part[8], part[9], part[10] = service, name, span_attributes_json, resource_json
         elif part[8] is None and service < part[3]:
             part[3] = service
@@ -305,21 +314,25 @@ class TraceConverter:
         status = enum_name(STATUS_CODES, span.status.code)
         kind = enum_name(SPAN_KINDS, span.kind)
         attributes_json = to_json(span_attributes)
+        parent = span.parent_span_id.hex() or None
+        name = text(span.name, 255)
+        start_ts, end_ts = pg_timestamp(start), pg_timestamp(end) if end else None
+        message = optional_text(span.status.message, MAX_TEXT)
         self.spans.append(
             (
                 span_uuid,
                 project_id,
                 trace_uuid,
                 span.span_id.hex(),
-                span.parent_span_id.hex() or None,
-                text(span.name, 255),
+                parent,
+                name,
                 kind,
                 service,
-                pg_timestamp(start),
-                pg_timestamp(end) if end else None,
+                start_ts,
+                end_ts,
                 (end - start) // 1000 if end else None,
                 status,
-                optional_text(span.status.message, MAX_TEXT),
+                message,
                 attributes_json,
                 to_json(span_events) if span_events else None,
                 to_json(links(span)) if span.links else None,
@@ -333,7 +346,18 @@ class TraceConverter:
                 span.dropped_links_count,
             )
         )
-        self.add_to_trace_part(trace_uuid, self.spans[-1], attributes_json, resource_json)
+        self.add_to_trace_part(
+            trace_uuid,
+            parent is None,
+            name,
+            service,
+            start_ts,
+            end_ts,
+            status,
+            message,
+            attributes_json,
+            resource_json,
+        )
         if is_llm_call(span_attributes):
             self.add_llm_call(
                 span,

@@ -61,11 +61,10 @@ class SignalPipeline:
         metrics.QUEUE_CAPACITY.labels(schema.signal).set(queue.capacity)
         self.queue_size.set(0)
 
-    async def submit(
-        self, converted: Converted, deadline: float | None = None, wire_bytes: int = 0
-    ) -> list[str]:
+    async def submit(self, converted: Converted, wire_bytes: int, deadline: float | None = None) -> list[str]:
         """Queue the rows and wait for their commit; returns why rows the database refused were
-        kept aside (usually nothing). Raises an IngestError (or QueueFull)."""
+        kept aside (usually nothing). wire_bytes, the request's size, bounds the queue's memory.
+        Raises an IngestError (or QueueFull)."""
         if self.health.shutting_down:
             raise ShuttingDown("the service is shutting down")
         if not self.health.database_reachable:
@@ -103,9 +102,7 @@ class SignalPipeline:
     async def commit(self, batch: Sequence[Pending]) -> None:
         try:
             await self.with_retries(lambda connection: write_batch(connection, self.schema, batch))
-        except Exception as error:
-            if not is_data_error(error):
-                raise
+        except Exception:  # with_retries raises only data errors: isolate the rows at fault
             await self.isolate(batch)
             return
         for item in batch:

@@ -49,10 +49,6 @@ class BoundedQueue:
         self._changed = asyncio.Event()
         self._closed = False
 
-    @property
-    def closed(self) -> bool:
-        return self._closed
-
     def offer(self, item: Pending) -> None:
         if self._closed:
             raise QueueClosed

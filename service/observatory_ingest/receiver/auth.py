@@ -28,11 +28,9 @@ def credentials_from(headers: dict[str, str]) -> str | None:
 
 @dataclass(frozen=True)
 class KeyRecord:
-    key_id: str
     project_id: str
     key_hash: bytes
     revoked: bool
-    fetched_at: float
 
 
 class Authenticator:
@@ -44,8 +42,7 @@ class Authenticator:
         self.required = required
         self.pool = pool
         self.ttl = ttl
-        self._cache: dict[str, KeyRecord | None] = {}
-        self._fetched_at: dict[str, float] = {}
+        self._cache: dict[str, tuple[float, KeyRecord | None]] = {}  # prefix -> (fetched at, record)
 
     async def project_for(self, key: str | None) -> str:
         if not self.required:
@@ -61,21 +58,17 @@ class Authenticator:
 
     async def _record(self, prefix: str) -> KeyRecord | None:
         now = time.monotonic()
-        if now - self._fetched_at.get(prefix, -self.ttl) < self.ttl:
-            return self._cache.get(prefix)
+        cached = self._cache.get(prefix)
+        if cached is not None and now - cached[0] < self.ttl:
+            return cached[1]
         assert self.pool is not None
         row = await self.pool.fetchrow(
             "UPDATE api_keys SET last_used_at = now() WHERE key_prefix = $1 "
-            "RETURNING id, project_id, key_hash, revoked_at IS NOT NULL AS revoked",
+            "RETURNING project_id, key_hash, revoked_at IS NOT NULL AS revoked",
             prefix,
         )
-        record = (
-            KeyRecord(str(row["id"]), str(row["project_id"]), bytes(row["key_hash"]), row["revoked"], now)
-            if row
-            else None
-        )
+        record = KeyRecord(str(row["project_id"]), bytes(row["key_hash"]), row["revoked"]) if row else None
         if len(self._cache) > 10_000:  # unknown prefixes must not grow the cache without bound
             self._cache.clear()
-            self._fetched_at.clear()
-        self._cache[prefix], self._fetched_at[prefix] = record, now
+        self._cache[prefix] = (now, record)
         return record

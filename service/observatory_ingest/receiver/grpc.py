@@ -30,9 +30,9 @@ def export_handler(signal: Signal, ingestor: Ingestor) -> grpc.RpcMethodHandler:
                 signal,
                 "grpc",
                 protobuf_decoder(signal, payload),
+                len(payload),
                 credentials_from(metadata),
                 context.time_remaining(),
-                len(payload),
             )
         except Exception as error:
             outcome = outcome_for(error)

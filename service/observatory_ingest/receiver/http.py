@@ -75,9 +75,7 @@ class HttpReceiver:
                     else protobuf_decoder(signal, payload)
                 )
                 credentials = credentials_from({key.lower(): value for key, value in request.headers.items()})
-                response = await self.ingestor.export(
-                    signal, "http", decode, credentials, wire_bytes=len(payload)
-                )
+                response = await self.ingestor.export(signal, "http", decode, len(payload), credentials)
             except Exception as error:
                 outcome = outcome_for(error)
                 if outcome.http_status == 500:

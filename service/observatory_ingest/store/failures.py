@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import asyncpg
 
-# SQLSTATE classes: 08 connection, 40 transaction rollback (deadlock, serialization),
-# 53 insufficient resources, 57 operator intervention (shutdown, cancel), 58 system error.
-TRANSIENT_SQLSTATE_CLASSES = {"08", "40", "53", "57", "58"}
+# Everything that is not about the data is waited out and retried: connection loss (08),
+# deadlocks and serialization failures (40), resources (53), shutdowns (57), system errors (58).
 # 22 data exception, 23 integrity violation, 54 program limit (e.g. index row too large).
 DATA_SQLSTATE_CLASSES = {"22", "23", "54"}
 

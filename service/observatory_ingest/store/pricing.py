@@ -22,12 +22,6 @@ log = logging.getLogger(__name__)
 
 REFRESH_INTERVAL_S = 60.0
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-PRICE_COLUMNS = (
-    "input_usd_per_mtok",
-    "output_usd_per_mtok",
-    "cache_read_usd_per_mtok",
-    "cache_write_usd_per_mtok",
-)
 
 
 def epoch_us(moment: datetime | None) -> int | None:
