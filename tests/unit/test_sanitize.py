@@ -10,7 +10,7 @@ from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsSer
 from observatory_ingest.convert.common import MAX_DEPTH, POSTGRES_EPOCH_US, TOO_DEEP, attributes
 from observatory_ingest.convert.context import ConvertContext
 from observatory_ingest.convert.logs import LOG_COLUMNS, convert_logs
-from observatory_ingest.convert.sanitize import json_without_nul, text
+from observatory_ingest.convert.sanitize import int32_bits, int32_count, json_without_nul, text
 from observatory_ingest.convert.traces import EVENT_COLUMNS, SPAN_COLUMNS, convert_traces
 from tests.otlp_builders import any_value, key_values, span, trace_request
 
@@ -104,3 +104,15 @@ def test_log_times_fall_back_to_observed_then_receive_time() -> None:
     assert timeless["timestamp"] == (NOW // 1000 - POSTGRES_EPOCH_US,)
     assert orjson.loads(timeless["attributes"])["observatory.sanitized"] == ["received_time_used"]
     assert len(timeless["severity_text"]) == 20
+
+
+def test_uint32_fields_fit_integer_columns() -> None:
+    # Bit fields keep their 32 bits; counts (uint32 on the wire) are capped.
+    assert [int32_bits(v) for v in (0, 0x301, 2**31 - 1, 2**31, 2**32 - 1)] == [
+        0,
+        0x301,
+        2**31 - 1,
+        -(2**31),
+        -1,
+    ]
+    assert [int32_count(v) for v in (0, 7, 2**31 - 1, 2**32 - 1)] == [0, 7, 2**31 - 1, 2**31 - 1]

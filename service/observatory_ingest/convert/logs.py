@@ -24,7 +24,14 @@ from observatory_ingest.convert.genai import (
     first,
     strip_content,
 )
-from observatory_ingest.convert.sanitize import MAX_TEXT, SANITIZED_KEY, optional_text, plausible, text
+from observatory_ingest.convert.sanitize import (
+    MAX_TEXT,
+    SANITIZED_KEY,
+    int32_count,
+    optional_text,
+    plausible,
+    text,
+)
 
 LOG_COLUMNS = (
     "id",
@@ -207,5 +214,5 @@ def log_row(
         optional_text(scope.name, 255),
         optional_text(scope.version, 50),
         scope_attributes,
-        record.dropped_attributes_count,
+        int32_count(record.dropped_attributes_count),
     )

@@ -21,7 +21,14 @@ from observatory_ingest.convert.common import (
 )
 from observatory_ingest.convert.context import ConvertContext
 from observatory_ingest.convert.genai import PROVIDER_KEYS, REQUEST_MODEL_KEYS, RESPONSE_MODEL_KEYS, first
-from observatory_ingest.convert.sanitize import MAX_TEXT, SANITIZED_KEY, optional_text, plausible, text
+from observatory_ingest.convert.sanitize import (
+    MAX_TEXT,
+    SANITIZED_KEY,
+    int32_bits,
+    optional_text,
+    plausible,
+    text,
+)
 
 TEMPORALITIES = ("unspecified", "delta", "cumulative")
 NO_RECORDED_VALUE = 1  # DataPointFlags.DATA_POINT_FLAGS_NO_RECORDED_VALUE_MASK
@@ -217,7 +224,7 @@ def point_row(kind: str, point: Any, project: bytes, context: ConvertContext, me
         quantiles,
         exemplars,
         point_attributes,
-        point.flags,
+        int32_bits(point.flags),
     )
 
 

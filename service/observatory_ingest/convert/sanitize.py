@@ -38,3 +38,16 @@ def json_without_nul(document: str) -> str:
 
 def plausible(unix_nanos: int, now_nanos: int) -> bool:
     return now_nanos - PAST_LIMIT_NS <= unix_nanos <= now_nanos + FUTURE_LIMIT_NS
+
+
+INT32_MAX = 2**31 - 1
+
+
+def int32_bits(flags: int) -> int:
+    """A uint32 bit field for an INTEGER column: the same 32 bits, read as signed."""
+    return flags - 2**32 if flags > INT32_MAX else flags
+
+
+def int32_count(count: int) -> int:
+    """A uint32 count for an INTEGER column: counts past 2^31 - 1 (never real) are capped."""
+    return count if count <= INT32_MAX else INT32_MAX
