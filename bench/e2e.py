@@ -261,7 +261,7 @@ async def ceiling(dsn: str, signal_name: str, payloads: list[bytes], concurrency
     """Binary COPY of the rows these requests convert to, straight into their tables."""
     kind, schema = SIGNALS[signal_name], SCHEMAS[signal_name]
     context = ConvertContext()
-    batches = [kind.convert(kind.request_type.FromString(p), context).tables for p in payloads]
+    batches = [kind.convert(kind.decode(p, context.max_attribute_bytes), context).tables for p in payloads]
     items = sum(len(b[PRIMARY_TABLE[signal_name]]) for b in batches)
     connection = await asyncpg.connect(dsn)
     tables = ", ".join(staged.table for staged in schema.direct)

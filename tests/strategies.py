@@ -49,16 +49,33 @@ def spans(draw: Any) -> Span:
         span_id=draw(ids8),
         parent_span_id=draw(st.one_of(st.just(b""), ids8)),
         name=draw(long_texts),
-        kind=draw(st.integers(0, 9)),
+        kind=draw(st.integers(-2, 9)),
         start_time_unix_nano=draw(timestamps),
         end_time_unix_nano=draw(timestamps),
         attributes=draw(key_value_lists),
         trace_state=draw(texts),
         flags=draw(st.integers(0, 2**32 - 1)),
+        dropped_attributes_count=draw(st.integers(0, 2**32 - 1)),
+        dropped_events_count=draw(st.integers(0, 3)),
+        dropped_links_count=draw(st.integers(0, 3)),
     )
     span.status.code, span.status.message = draw(st.integers(0, 5)), draw(texts)
     for _ in range(draw(st.integers(0, 2))):
-        span.events.add(name=draw(texts), time_unix_nano=draw(timestamps), attributes=draw(key_value_lists))
+        span.events.add(
+            name=draw(texts),
+            time_unix_nano=draw(timestamps),
+            attributes=draw(key_value_lists),
+            dropped_attributes_count=draw(st.integers(0, 3)),
+        )
+    for _ in range(draw(st.integers(0, 2))):
+        span.links.add(
+            trace_id=draw(ids16),
+            span_id=draw(ids8),
+            trace_state=draw(texts),
+            attributes=draw(key_value_lists),
+            dropped_attributes_count=draw(st.integers(0, 3)),
+            flags=draw(st.integers(0, 2**32 - 1)),
+        )
     return span
 
 
@@ -90,5 +107,6 @@ def log_requests(draw: Any) -> ExportLogsServiceRequest:
             span_id=draw(ids8),
             event_name=draw(long_texts),
             flags=draw(st.integers(0, 2**32 - 1)),
+            dropped_attributes_count=draw(st.integers(0, 2**32 - 1)),
         )
     return request

@@ -18,13 +18,16 @@ from observatory_ingest.receiver.status import outcome_for
 from observatory_ingest.signals import Signal
 from observatory_ingest.store.pricing import PriceCatalog
 
+# Called with --max-attribute-bytes (the trace decoder caps attributes as it reads them).
+Decoder = Callable[[int], Any]
 
-def protobuf_decoder(signal: Signal, payload: bytes) -> Callable[[], Any]:
-    def decode() -> Any:
+
+def protobuf_decoder(signal: Signal, payload: bytes) -> Decoder:
+    def decode(max_attribute_bytes: int) -> Any:
         try:
-            return signal.request_type.FromString(payload)
+            return signal.decode(payload, max_attribute_bytes)
         except (DecodeError, ValueError) as error:
-            # ValueError: the parser's "invalid UTF-8" complaint about string fields.
+            # ValueError: malformed wire bytes, or invalid UTF-8 in a string field.
             raise InvalidRequest(f"cannot decode {signal.request_type.__name__}: {error}") from None
 
     return decode
@@ -49,7 +52,7 @@ class Ingestor:
         self,
         signal: Signal,
         transport: str,
-        decode: Callable[[], Any],
+        decode: Decoder,
         wire_bytes: int,
         credentials: str | None = None,
         deadline: float | None = None,
@@ -64,7 +67,7 @@ class Ingestor:
             # Authenticate before decoding: an unauthenticated request costs no parsing.
             project_id = await self.authenticator.project_for(credentials)
             context = ConvertContext(project_id, self.prices.book, self.content, self.max_attribute_bytes)
-            converted = signal.convert(decode(), context)
+            converted = signal.convert(decode(self.max_attribute_bytes), context)
             items = converted.accepted + converted.rejected
             metrics.ITEMS_RECEIVED.labels(*labels).inc(items)
             if converted.unpriced:

@@ -15,6 +15,7 @@ from observatory_ingest.convert.context import ConvertContext
 from observatory_ingest.convert.logs import convert_logs
 from observatory_ingest.convert.metrics import convert_metrics
 from observatory_ingest.convert.traces import convert_traces
+from observatory_ingest.convert.wire import decode_trace_request
 from observatory_ingest.store.signals import LOGS, METRICS, TRACES, SignalSchema
 
 
@@ -26,6 +27,8 @@ class Signal:
     response_type: Any
     partial_success_type: Any
     rejected_field: str
+    # Wire bytes and --max-attribute-bytes -> what convert takes; ValueError for bad bytes.
+    decode: Callable[[bytes, int], Any]
     convert: Callable[[Any, ConvertContext], Converted]
     schema: SignalSchema
 
@@ -41,6 +44,7 @@ TRACES_SIGNAL = Signal(
     response_type=trace_service_pb2.ExportTraceServiceResponse,
     partial_success_type=trace_service_pb2.ExportTracePartialSuccess,
     rejected_field="rejected_spans",
+    decode=decode_trace_request,
     convert=convert_traces,
     schema=TRACES,
 )
@@ -52,6 +56,7 @@ METRICS_SIGNAL = Signal(
     response_type=metrics_service_pb2.ExportMetricsServiceResponse,
     partial_success_type=metrics_service_pb2.ExportMetricsPartialSuccess,
     rejected_field="rejected_data_points",
+    decode=lambda payload, _: metrics_service_pb2.ExportMetricsServiceRequest.FromString(payload),
     convert=convert_metrics,
     schema=METRICS,
 )
@@ -63,6 +68,7 @@ LOGS_SIGNAL = Signal(
     response_type=logs_service_pb2.ExportLogsServiceResponse,
     partial_success_type=logs_service_pb2.ExportLogsPartialSuccess,
     rejected_field="rejected_log_records",
+    decode=lambda payload, _: logs_service_pb2.ExportLogsServiceRequest.FromString(payload),
     convert=convert_logs,
     schema=LOGS,
 )

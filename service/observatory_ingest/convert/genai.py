@@ -99,6 +99,41 @@ def first(attributes: dict[str, Any], keys: Iterable[str]) -> Any:
     return None
 
 
+OPERATION_NAME_KEYS = ("gen_ai.operation.name", "llm.request.type", "openinference.span.kind")
+# The fields llm_fields reads from attributes, each from the first of its keys that has a value.
+FIELD_KEYS = {
+    "provider": PROVIDER_KEYS,
+    "request_model": REQUEST_MODEL_KEYS,
+    "response_model": RESPONSE_MODEL_KEYS,
+    "operation": OPERATION_NAME_KEYS,
+    "input_tokens": INPUT_TOKEN_KEYS,
+    "output_tokens": OUTPUT_TOKEN_KEYS,
+    "total_tokens": TOTAL_TOKEN_KEYS,
+    "cache_read_tokens": CACHE_READ_KEYS,
+    "cache_write_tokens": CACHE_WRITE_KEYS,
+    "reasoning_tokens": REASONING_KEYS,
+    "user_id": USER_KEYS,
+    "session_id": SESSION_KEYS,
+    "environment": ENVIRONMENT_KEYS,
+    "ttft_seconds": TTFT_SECONDS_KEYS,
+    "ttft_ms": TTFT_MS_KEYS,
+}
+KEY_FIELD_RANK = {key: (name, rank) for name, keys in FIELD_KEYS.items() for rank, key in enumerate(keys)}
+
+
+def first_of_each(attributes: dict[str, Any]) -> dict[str, Any]:
+    """first() for every FIELD_KEYS entry in one pass over the attributes (it runs per LLM span)."""
+    found: dict[str, tuple[int, Any]] = {}
+    for key, value in attributes.items():
+        hit = KEY_FIELD_RANK.get(key)
+        if hit is not None and value is not None and value != "":
+            name, rank = hit
+            best = found.get(name)
+            if best is None or rank < best[0]:
+                found[name] = (rank, value)
+    return {name: value for name, (_, value) in found.items()}
+
+
 def as_int(value: Any) -> int | None:
     if value is None or isinstance(value, bool):
         return None
@@ -109,7 +144,10 @@ def as_int(value: Any) -> int | None:
 
 
 def operation_of(attributes: dict[str, Any]) -> str | None:
-    operation = first(attributes, ("gen_ai.operation.name", "llm.request.type", "openinference.span.kind"))
+    return normal_operation(first(attributes, OPERATION_NAME_KEYS))
+
+
+def normal_operation(operation: Any) -> str | None:
     if not isinstance(operation, str):
         return None
     lowered = operation.lower()
@@ -117,7 +155,7 @@ def operation_of(attributes: dict[str, Any]) -> str | None:
 
 
 LLM_MARKER_KEYS = frozenset(PROVIDER_KEYS + REQUEST_MODEL_KEYS + RESPONSE_MODEL_KEYS + USAGE_KEYS)
-OPERATION_KEYS = frozenset(("gen_ai.operation.name", "llm.request.type", "openinference.span.kind"))
+OPERATION_KEYS = frozenset(OPERATION_NAME_KEYS)
 
 
 def is_llm_call(attributes: dict[str, Any]) -> bool:
@@ -152,11 +190,22 @@ def parse_messages(value: Any) -> list[Any] | None:
     return value if isinstance(value, list) else None
 
 
+FIRST_INDEXED_KEYS = {
+    base: (f"{base}.0{suffix}.role", f"{base}.0{suffix}.content")
+    for base, suffix in (
+        ("gen_ai.prompt", ""),
+        ("gen_ai.completion", ""),
+        ("llm.input_messages", ".message"),
+        ("llm.output_messages", ".message"),
+    )
+}
+
+
 def indexed_messages(attributes: dict[str, Any], base: str) -> list[dict[str, Any]]:
     """gen_ai.prompt.0.role / llm.input_messages.0.message.content ... as ordered messages."""
     # Indexed messages always start at 0: without that key there is nothing to scan for.
-    suffix = ".message" if base.startswith("llm.") else ""
-    if f"{base}.0{suffix}.role" not in attributes and f"{base}.0{suffix}.content" not in attributes:
+    role_key, content_key = FIRST_INDEXED_KEYS[base]
+    if role_key not in attributes and content_key not in attributes:
         return []
     found: dict[int, dict[str, Any]] = {}
     for key, value in attributes.items():
@@ -188,6 +237,8 @@ def cap_text(content: str | None, max_bytes: int) -> str | None:
     if content is None:
         return None
     content = content.replace(NUL, "") if NUL in content else content
+    if len(content) * 4 <= max_bytes:  # no character takes more than 4 bytes: no need to encode
+        return content
     encoded = content.encode()
     if len(encoded) <= max_bytes:
         return content
@@ -223,6 +274,21 @@ def cap_messages(messages: list[Any] | None, max_bytes: int) -> str | None:
     return json_without_nul(orjson.dumps(kept).decode())
 
 
+# Attributes Conversation reads: without any of them (and without events) there is no conversation.
+CONVERSATION_KEYS = frozenset(
+    {
+        "gen_ai.input.messages",
+        "gen_ai.output.messages",
+        "gen_ai.system_instructions",
+        "input.value",
+        "output.value",
+        "gen_ai.response.finish_reasons",
+        "llm.finish_reason",
+        *(key for keys in FIRST_INDEXED_KEYS.values() for key in keys),
+    }
+)
+
+
 class Conversation:
     """Prompt and completion messages gathered from attributes and events of any family."""
 
@@ -245,7 +311,7 @@ class Conversation:
         self.finish_reasons: list[str] = []
         reasons = attributes.get("gen_ai.response.finish_reasons") or attributes.get("llm.finish_reason")
         if isinstance(reasons, list):
-            self.finish_reasons.extend(str(r) for r in reasons)
+            self.finish_reasons = [str(reason) for reason in reasons]
         elif reasons:
             self.finish_reasons.append(str(reasons))
         for message in self.output:
@@ -290,56 +356,60 @@ def llm_fields(
     content: ContentPolicy,
 ) -> dict[str, Any]:
     """The llm_traces columns that come from GenAI attributes and events."""
-    conversation = Conversation(attributes)
     ttft_ms: float | None = None
-    for name, time_ns, event_attributes in events:
-        conversation.add_event(name, event_attributes)
-        if name in FIRST_TOKEN_EVENTS and ttft_ms is None:
-            ttft_ms = (time_ns - start_ns) / 1e6
-    seconds = first(attributes, TTFT_SECONDS_KEYS)
+    conversation = None
+    # Embedding and content-free calls (most of them with --llm-content=drop) skip the gathering.
+    if events or not CONVERSATION_KEYS.isdisjoint(attributes.keys()):
+        conversation = Conversation(attributes)
+        for name, time_ns, event_attributes in events:
+            conversation.add_event(name, event_attributes)
+            if name in FIRST_TOKEN_EVENTS and ttft_ms is None:
+                ttft_ms = (time_ns - start_ns) / 1e6
+    picked = first_of_each(attributes)
+    get = picked.get
+    seconds = get("ttft_seconds")
     if isinstance(seconds, int | float) and not isinstance(seconds, bool):
         ttft_ms = float(seconds) * 1000
-    milliseconds = first(attributes, TTFT_MS_KEYS)
+    milliseconds = get("ttft_ms")
     if isinstance(milliseconds, int | float) and not isinstance(milliseconds, bool):
         ttft_ms = float(milliseconds)
-    input_tokens = as_int(first(attributes, INPUT_TOKEN_KEYS))
-    output_tokens = as_int(first(attributes, OUTPUT_TOKEN_KEYS))
-    total_tokens = as_int(first(attributes, TOTAL_TOKEN_KEYS))
+    input_tokens = as_int(get("input_tokens"))
+    output_tokens = as_int(get("output_tokens"))
+    total_tokens = as_int(get("total_tokens"))
     if total_tokens is None and (input_tokens is not None or output_tokens is not None):
         total_tokens = (input_tokens or 0) + (output_tokens or 0)
-    request_model = first(attributes, REQUEST_MODEL_KEYS)
-    response_model = first(attributes, RESPONSE_MODEL_KEYS)
-    provider = first(attributes, PROVIDER_KEYS)
     keep = content.keep
     return {
-        "provider": _text(provider, 100),
-        "model": _text(response_model or request_model),
-        "operation": _text(operation_of(attributes), 100),
+        "provider": _text(get("provider"), 100),
+        "model": _text(get("response_model") or get("request_model")),
+        "operation": _text(normal_operation(get("operation")), 100),
         "input_text": cap_text(
             conversation.text(conversation.input, conversation.input_value), content.max_bytes
         )
-        if keep
+        if keep and conversation
         else None,
         "output_text": cap_text(
             conversation.text(conversation.output, conversation.output_value), content.max_bytes
         )
-        if keep
+        if keep and conversation
         else None,
-        "input_messages": cap_messages(conversation.input, content.max_bytes) if keep else None,
-        "output_messages": cap_messages(conversation.output, content.max_bytes) if keep else None,
-        "finish_reason": conversation.finish_reason,
+        "input_messages": cap_messages(conversation.input, content.max_bytes)
+        if keep and conversation
+        else None,
+        "output_messages": cap_messages(conversation.output, content.max_bytes)
+        if keep and conversation
+        else None,
+        "finish_reason": conversation.finish_reason if conversation else None,
         "prompt_tokens": input_tokens,
         "completion_tokens": output_tokens,
         "total_tokens": total_tokens,
-        "cache_read_tokens": as_int(first(attributes, CACHE_READ_KEYS)),
-        "cache_write_tokens": as_int(first(attributes, CACHE_WRITE_KEYS)),
-        "reasoning_tokens": as_int(first(attributes, REASONING_KEYS)),
+        "cache_read_tokens": as_int(get("cache_read_tokens")),
+        "cache_write_tokens": as_int(get("cache_write_tokens")),
+        "reasoning_tokens": as_int(get("reasoning_tokens")),
         "ttft_ms": ttft_ms,
-        "user_id": _text(first(attributes, USER_KEYS)),
-        "session_id": _text(first(attributes, SESSION_KEYS)),
-        "environment": _text(
-            first(attributes, ENVIRONMENT_KEYS) or first(resource_attributes, ENVIRONMENT_KEYS), 100
-        ),
+        "user_id": _text(get("user_id")),
+        "session_id": _text(get("session_id")),
+        "environment": _text(get("environment") or first(resource_attributes, ENVIRONMENT_KEYS), 100),
     }
 
 

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import NamedTuple
 
 MILLION = Decimal(1_000_000)
+MAX_REMEMBERED_MODELS = 10_000
 
 # Provider names of the three convention families, folded onto model_pricing's names.
 PROVIDER_ALIASES = {
@@ -57,16 +59,14 @@ class Price:
         )
 
 
-@dataclass(frozen=True)
-class Usage:
+class Usage(NamedTuple):  # a tuple: one is made per LLM call
     input_tokens: int = 0
     output_tokens: int = 0
     cache_read_tokens: int = 0
     cache_write_tokens: int = 0
 
 
-@dataclass(frozen=True)
-class Cost:
+class Cost(NamedTuple):
     prompt_usd: Decimal
     completion_usd: Decimal
 
@@ -96,6 +96,8 @@ class PriceBook:
     """Prices by provider, each list newest first; lookups are exact, then longest prefix."""
 
     by_provider: dict[str, list[Price]] = field(default_factory=dict)
+    # (provider, model) -> the prices that name it, in lookup order; filled as calls arrive.
+    candidates: dict[tuple[str, str], list[Price]] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
     def of(cls, prices: list[Price]) -> PriceBook:
@@ -109,16 +111,21 @@ class PriceBook:
     def find(self, provider: str | None, model: str | None, at_us: int) -> Price | None:
         if not provider or not model:
             return None
+        matches = self.candidates.get((provider, model))
+        if matches is None:
+            if len(self.candidates) >= MAX_REMEMBERED_MODELS:  # model names come from clients
+                self.candidates.clear()
+            matches = self.candidates[(provider, model)] = self.matching(provider, model)
+        for price in matches:
+            if price.effective_at(at_us):
+                return price
+        return None
+
+    def matching(self, provider: str, model: str) -> list[Price]:
+        """Exact names first, then prefixes (longest first); find takes the first in effect."""
         entries = self.by_provider.get(canonical_provider(provider) or "", [])
         lowered = model.lower()
         # A qualified model id ("models/gemini-2.5-pro", "openai/gpt-4o") also matches by its last part.
-        candidates = (lowered, lowered.rsplit("/", 1)[-1])
-        for name in candidates:
-            for price in entries:
-                if price.model == name and price.effective_at(at_us):
-                    return price
-        for name in candidates:
-            for price in entries:  # longest model name first
-                if name.startswith(price.model) and price.effective_at(at_us):
-                    return price
-        return None
+        names = (lowered, lowered.rsplit("/", 1)[-1])
+        exact = [price for name in names for price in entries if price.model == name]
+        return exact + [price for name in names for price in entries if name.startswith(price.model)]

@@ -3,16 +3,16 @@ llm_traces and llm_logs (traces, the per-trace summary, is merged in SQL)."""
 
 from __future__ import annotations
 
+from hashlib import blake2b
 from typing import Any
 
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
-from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
+from observatory_ingest.convert import wire
 from observatory_ingest.convert.common import (
+    POSTGRES_EPOCH_US,
     Converted,
     Row,
-    attributes,
-    derived_id,
     pg_timestamp,
     service_name,
     to_json,
@@ -21,16 +21,32 @@ from observatory_ingest.convert.context import ConvertContext
 from observatory_ingest.convert.genai import is_llm_call, llm_fields, strip_content
 from observatory_ingest.convert.pricing import Usage, cost_of
 from observatory_ingest.convert.sanitize import (
+    FUTURE_LIMIT_NS,
     MAX_TEXT,
+    NUL,
+    PAST_LIMIT_NS,
     SANITIZED_KEY,
+    int32_bits,
+    int32_count,
     optional_text,
     plausible,
     text,
+)
+from observatory_ingest.convert.wire import (
+    PARENT_SPAN_ID,
+    SPAN_ID,
+    TRACE_ID,
+    DecodedSpan,
+    DecodedTraces,
+    decode_trace_request,
 )
 
 SPAN_KINDS = ("unspecified", "internal", "server", "client", "producer", "consumer")
 STATUS_CODES = ("unset", "ok", "error")
 STATUS_RANK = {"unset": 0, "ok": 1, "error": 2}
+# Protobuf enums are open: a newer client may send a number we do not know.
+KIND_NAMES = dict(enumerate(SPAN_KINDS))
+STATUS_NAMES = dict(enumerate(STATUS_CODES))
 ZERO_TRACE_ID = bytes(16)
 ZERO_SPAN_ID = bytes(8)
 
@@ -139,26 +155,22 @@ LLM_LOG_COLUMNS = (
 )
 
 
-def enum_name(names: tuple[str, ...], number: int) -> str:
-    # Protobuf enums are open: a newer client may send a number we do not know.
-    return names[number] if 0 <= number < len(names) else names[0]
-
-
-def span_problem(span: Span) -> str | None:
+def span_problem(span: DecodedSpan) -> str | None:
     """Why a span cannot be stored, or None."""
-    if len(span.trace_id) != 16 or span.trace_id == ZERO_TRACE_ID:
-        return f"span {span.name!r}: trace_id must be 16 non-zero bytes, got {len(span.trace_id)}"
-    if len(span.span_id) != 8 or span.span_id == ZERO_SPAN_ID:
-        return f"span {span.name!r}: span_id must be 8 non-zero bytes, got {len(span.span_id)}"
-    if len(span.parent_span_id) not in (0, 8):
-        return f"span {span.name!r}: parent_span_id must be empty or 8 bytes, got {len(span.parent_span_id)}"
+    trace_id, span_id, parent = span[wire.TRACE_ID], span[wire.SPAN_ID], span[wire.PARENT_SPAN_ID]
+    if len(trace_id) != 16 or trace_id == ZERO_TRACE_ID:
+        return f"span {span[wire.NAME]!r}: trace_id must be 16 non-zero bytes, got {len(trace_id)}"
+    if len(span_id) != 8 or span_id == ZERO_SPAN_ID:
+        return f"span {span[wire.NAME]!r}: span_id must be 8 non-zero bytes, got {len(span_id)}"
+    if len(parent) not in (0, 8):
+        return f"span {span[wire.NAME]!r}: parent_span_id must be empty or 8 bytes, got {len(parent)}"
     return None
 
 
-def span_times(span: Span, now: int) -> tuple[int, int | None, list[str]]:
+def span_times(span: DecodedSpan, now: int) -> tuple[int, int | None, list[str]]:
     """Start and end to store, and what had to be fixed: a missing or implausible start falls back
     to the end, else to the receive time; an implausible or inverted end is dropped."""
-    start, end = span.start_time_unix_nano, span.end_time_unix_nano or None
+    start, end = span[wire.START], span[wire.END] or None
     fixed = []
     if end is not None and not plausible(end, now):
         end, fixed = None, ["end_time"]
@@ -182,6 +194,7 @@ class TraceConverter:
         self.llm_traces: list[Row] = []
         self.llm_logs: list[Row] = []
         self.now = context.received_ns
+        self.plausible_window = (self.now - PAST_LIMIT_NS, self.now + FUTURE_LIMIT_NS)
         self.llm_span_refs: list[Row] = []
         self.trace_parts: dict[str, list[Any]] = {}
         self.result = Converted(
@@ -194,24 +207,26 @@ class TraceConverter:
             }
         )
 
-    def convert(self, request: ExportTraceServiceRequest) -> Converted:
+    def convert(self, request: DecodedTraces) -> Converted:
         keep_content = self.context.content.keep
-        limit = self.context.max_attribute_bytes
-        for resource_spans in request.resource_spans:
-            resource_attributes = attributes(resource_spans.resource.attributes, limit)
+        for resource_attributes, scopes in request:
             service = service_name(resource_attributes)
             resource_json = to_json(resource_attributes)
-            for scope_spans in resource_spans.scope_spans:
-                scope = (
-                    optional_text(scope_spans.scope.name, 255),
-                    optional_text(scope_spans.scope.version, 50),
-                )
-                for span in scope_spans.spans:
-                    problem = span_problem(span)
-                    if problem:
-                        self.result.reject(problem)
+            for scope_name, scope_version, spans in scopes:
+                scope = (optional_text(scope_name, 255), optional_text(scope_version, 50))
+                for span in spans:
+                    trace_id, span_id, parent_span_id = span[TRACE_ID], span[SPAN_ID], span[PARENT_SPAN_ID]
+                    # The usual span, checked inline; span_problem says what is wrong with others.
+                    if not (
+                        len(trace_id) == 16
+                        and len(span_id) == 8
+                        and len(parent_span_id) in (0, 8)
+                        and trace_id != ZERO_TRACE_ID
+                        and span_id != ZERO_SPAN_ID
+                    ):
+                        self.result.reject(span_problem(span) or "invalid span")
                         continue
-                    span_attributes = attributes(span.attributes, limit)
+                    span_attributes = span[wire.ATTRIBUTES]
                     if not keep_content:
                         span_attributes = strip_content(span_attributes)
                     self.add_span(span, span_attributes, resource_attributes, resource_json, service, scope)
@@ -268,7 +283,7 @@ class TraceConverter:
 
     def add_span(
         self,
-        span: Span,
+        span: DecodedSpan,
         span_attributes: dict[str, Any],
         resource_attributes: dict[str, Any],
         resource_json: str,
@@ -276,76 +291,93 @@ class TraceConverter:
         scope: tuple[str | None, str | None],
     ) -> None:
         project_id = self.context.project_id
-        span_uuid = derived_id(self.project, span.trace_id, span.span_id)
-        trace_uuid = span.trace_id.hex()
-        start, end, fixed = span_times(span, self.now)
-        if fixed:
-            span_attributes[SANITIZED_KEY] = fixed
-            self.result.sanitized += 1
-        event_list = []
-        span_events = []
-        for index, event in enumerate(span.events):
-            event_time = event.time_unix_nano if plausible(event.time_unix_nano, self.now) else start
-            event_name = text(event.name, 255)
-            event_attributes = attributes(event.attributes, self.context.max_attribute_bytes)
+        # One unpacking instead of a lookup per field: this method runs for every span.
+        (
+            trace_id,
+            span_id,
+            trace_state,
+            parent_span_id,
+            flags,
+            name,
+            kind,
+            start,
+            end,
+            _,
+            dropped_attributes,
+            span_events,
+            dropped_events,
+            span_links,
+            dropped_links,
+            status_message,
+            status_code,
+        ) = span
+        # derived_id, inlined.
+        span_key = self.project + trace_id + span_id
+        span_uuid = blake2b(span_key, digest_size=16).hexdigest()
+        trace_uuid = trace_id.hex()
+        earliest, latest = self.plausible_window
+        if not earliest <= start <= end <= latest:
+            start, end, fixed = span_times(span, self.now)
+            if fixed:
+                span_attributes[SANITIZED_KEY] = fixed
+                self.result.sanitized += 1
+        events: list[SpanEvent] = []
+        for index, (event_time, event_name, event_attributes, event_dropped) in enumerate(span_events):
+            if not earliest <= event_time <= latest:
+                event_time = start
             if not self.context.content.keep:
                 event_attributes = strip_content(event_attributes)
-            event_list.append((event_name, event_time, event_attributes, index))
-            span_events.append(
-                {
-                    "name": event_name,
-                    "time_unix_nano": event_time,
-                    "attributes": event_attributes,
-                    "dropped_attributes_count": event.dropped_attributes_count,
-                }
-            )
+            event_id = blake2b(span_key + index.to_bytes(4, "big"), digest_size=16).hexdigest()
+            event_name = text(event_name, 255)
+            event_json = to_json(event_attributes)
+            events.append((event_id, event_name, event_time, event_attributes, event_json, event_dropped))
             self.events.append(
                 (
-                    derived_id(self.project, span.trace_id, span.span_id, index.to_bytes(4, "big")),
+                    event_id,
                     project_id,
                     span_uuid,
                     trace_uuid,
                     event_name,
-                    pg_timestamp(event_time),
-                    to_json(event_attributes),
-                    event.dropped_attributes_count,
+                    (event_time // 1000 - POSTGRES_EPOCH_US,),
+                    event_json,
+                    int32_count(event_dropped),
                 )
             )
-        status = enum_name(STATUS_CODES, span.status.code)
-        kind = enum_name(SPAN_KINDS, span.kind)
+        status = STATUS_NAMES.get(status_code, "unset")
         attributes_json = to_json(span_attributes)
-        parent = span.parent_span_id.hex() or None
-        name = text(span.name, 255)
-        start_ts, end_ts = pg_timestamp(start), pg_timestamp(end) if end else None
-        message = optional_text(span.status.message, MAX_TEXT)
-        self.spans.append(
-            (
-                span_uuid,
-                project_id,
-                trace_uuid,
-                span.span_id.hex(),
-                parent,
-                name,
-                kind,
-                service,
-                start_ts,
-                end_ts,
-                (end - start) // 1000 if end else None,
-                status,
-                message,
-                attributes_json,
-                to_json(span_events) if span_events else None,
-                to_json(links(span)) if span.links else None,
-                resource_json,
-                scope[0],
-                scope[1],
-                optional_text(span.trace_state, MAX_TEXT),
-                span.flags,
-                span.dropped_attributes_count,
-                span.dropped_events_count,
-                span.dropped_links_count,
-            )
+        parent = parent_span_id.hex() or None
+        if len(name) > 255 or NUL in name:
+            name = text(name, 255)
+        start_ts = (start // 1000 - POSTGRES_EPOCH_US,)
+        end_ts = (end // 1000 - POSTGRES_EPOCH_US,) if end else None
+        message = optional_text(status_message, MAX_TEXT)
+        row = (
+            span_uuid,
+            project_id,
+            trace_uuid,
+            span_id.hex(),
+            parent,
+            name,
+            KIND_NAMES.get(kind, "unspecified"),
+            service,
+            start_ts,
+            end_ts,
+            (end - start) // 1000 if end else None,
+            status,
+            message,
+            attributes_json,
+            events_json(events) if events else None,
+            to_json(links(span_links)) if span_links else None,
+            resource_json,
+            scope[0],
+            scope[1],
+            optional_text(trace_state, MAX_TEXT),
+            int32_bits(flags),
+            int32_count(dropped_attributes),
+            int32_count(dropped_events),
+            int32_count(dropped_links),
         )
+        self.spans.append(row)
         self.add_to_trace_part(
             trace_uuid,
             parent is None,
@@ -359,40 +391,29 @@ class TraceConverter:
             resource_json,
         )
         if is_llm_call(span_attributes):
-            self.add_llm_call(
-                span,
-                start,
-                end,
-                span_uuid,
-                kind,
-                status,
-                service,
-                span_attributes,
-                attributes_json,
-                resource_attributes,
-                resource_json,
-                event_list,
-            )
+            self.add_llm_call(span, row, start, end, span_attributes, resource_attributes, events)
 
     def add_llm_call(
         self,
-        span: Span,
+        span: DecodedSpan,
+        row: Row,
         start: int,
         end: int | None,
-        span_uuid: str,
-        kind: str,
-        status: str,
-        service: str,
         span_attributes: dict[str, Any],
-        attributes_json: str,
         resource_attributes: dict[str, Any],
-        resource_json: str,
-        events: list[tuple[str, int, dict[str, Any], int]],
+        events: list[SpanEvent],
     ) -> None:
+        """llm_traces, llm_span_refs and llm_logs rows; what they share with the trace_spans row
+        (ids, names, times, JSON) is taken from it."""
         fields = llm_fields(
-            span_attributes, resource_attributes, [e[:3] for e in events], start, self.context.content
+            span_attributes,
+            resource_attributes,
+            [(name, time_ns, attributes) for _, name, time_ns, attributes, _, _ in events],
+            start,
+            self.context.content,
         )
-        price = self.context.prices.find(fields["provider"], fields["model"], start // 1000)
+        provider, model = fields["provider"], fields["model"]
+        price = self.context.prices.find(provider, model, start // 1000)
         cost = None
         if price is not None:
             cost = cost_of(
@@ -404,22 +425,22 @@ class TraceConverter:
                     fields["cache_write_tokens"] or 0,
                 ),
             )
-        elif fields["model"]:
+        elif model:
             self.result.unpriced += 1
-        trace_hex, span_hex = span.trace_id.hex(), span.span_id.hex()
+        project_id, trace_hex, span_hex, start_ts = row[1], row[2], row[3], row[8]
         self.llm_traces.append(
             (
-                span_uuid,
-                self.context.project_id,
-                pg_timestamp(start),
+                row[0],
+                project_id,
+                start_ts,
                 trace_hex,
                 span_hex,
-                span.parent_span_id.hex() or None,
-                text(span.name, 255),
-                kind,
-                service,
-                fields["provider"],
-                fields["model"],
+                row[4],  # parent span id
+                row[5],  # name
+                row[6],  # kind
+                row[7],  # service name
+                provider,
+                model,
                 fields["operation"],
                 fields["input_text"],
                 fields["output_text"],
@@ -437,37 +458,27 @@ class TraceConverter:
                 cost.total_usd if cost else None,
                 (end - start) / 1e6 if end else None,
                 fields["ttft_ms"],
-                status,
+                row[11],  # status
                 error_message(span, span_attributes, events),
                 fields["user_id"],
                 fields["session_id"],
                 fields["environment"],
-                attributes_json,
-                resource_json,
+                row[13],  # attributes
+                row[16],  # resource attributes
             )
         )
-        self.llm_span_refs.append(
-            (
-                self.context.project_id,
-                trace_hex,
-                span_hex,
-                pg_timestamp(start),
-                fields["provider"],
-                fields["model"],
-            )
-        )
-        for name, time_ns, event_attributes, index in events:
+        self.llm_span_refs.append((project_id, trace_hex, span_hex, start_ts, provider, model))
+        for event_id, name, time_ns, _, event_json, _ in events:
             if name.startswith("gen_ai."):
-                event_json = to_json(event_attributes)
                 self.llm_logs.append(
                     (
-                        derived_id(self.project, span.trace_id, span.span_id, index.to_bytes(4, "big")),
-                        self.context.project_id,
+                        event_id,
+                        project_id,
                         pg_timestamp(time_ns),
                         trace_hex,
                         span_hex,
-                        fields["provider"],
-                        fields["model"],
+                        provider,
+                        model,
                         name,
                         None,
                         None,
@@ -477,33 +488,53 @@ class TraceConverter:
                 )
 
 
-def error_message(
-    span: Span, span_attributes: dict[str, Any], events: list[tuple[str, int, dict[str, Any], int]]
-) -> str | None:
-    if span.status.code != 2:
+# A span's event as conversion keeps it: (id, name, time_unix_nano, attributes, attributes as JSON,
+# dropped_attributes_count). A plain tuple: a class instance per event costs measurably more.
+SpanEvent = tuple[str, str, int, dict[str, Any], str, int]
+
+
+def events_json(events: list[SpanEvent]) -> str:
+    return to_json(
+        [
+            {
+                "name": name,
+                "time_unix_nano": time_ns,
+                "attributes": attributes,
+                "dropped_attributes_count": dropped,
+            }
+            for _, name, time_ns, attributes, _, dropped in events
+        ]
+    )
+
+
+def error_message(span: DecodedSpan, span_attributes: dict[str, Any], events: list[SpanEvent]) -> str | None:
+    if span[wire.STATUS_CODE] != 2:
         return None
-    if span.status.message:
-        return span.status.message
-    for name, _, event_attributes, _ in events:
-        if name == "exception" and event_attributes.get("exception.message"):
-            return str(event_attributes["exception.message"])
+    if span[wire.STATUS_MESSAGE]:
+        return str(span[wire.STATUS_MESSAGE])
+    for _, name, _, attributes, _, _ in events:
+        if name == "exception" and attributes.get("exception.message"):
+            return str(attributes["exception.message"])
     error_type = span_attributes.get("error.type")
     return str(error_type) if error_type else None
 
 
-def convert_traces(request: ExportTraceServiceRequest, context: ConvertContext) -> Converted:
+def convert_traces(request: DecodedTraces | ExportTraceServiceRequest, context: ConvertContext) -> Converted:
+    if isinstance(request, ExportTraceServiceRequest):
+        # From OTLP JSON, or a test: one decoder for everything.
+        request = decode_trace_request(request.SerializeToString(), context.max_attribute_bytes)
     return TraceConverter(context).convert(request)
 
 
-def links(span: Span) -> list[dict[str, Any]]:
+def links(span_links: list[tuple[Any, ...]]) -> list[dict[str, Any]]:
     return [
         {
-            "trace_id": link.trace_id.hex(),
-            "span_id": link.span_id.hex(),
-            "trace_state": link.trace_state,
-            "attributes": attributes(link.attributes),
-            "dropped_attributes_count": link.dropped_attributes_count,
-            "flags": link.flags,
+            "trace_id": trace_id.hex(),
+            "span_id": span_id.hex(),
+            "trace_state": trace_state,
+            "attributes": link_attributes,
+            "dropped_attributes_count": dropped,
+            "flags": flags,
         }
-        for link in span.links
+        for trace_id, span_id, trace_state, link_attributes, dropped, flags in span_links
     ]

@@ -33,8 +33,8 @@ def hex_ids_to_base64(node: Any) -> None:
             hex_ids_to_base64(item)
 
 
-def json_decoder(request_type: type[Message], payload: bytes) -> Callable[[], Any]:
-    def decode() -> Any:
+def json_decoder(request_type: type[Message], payload: bytes) -> Callable[[int], Any]:
+    def decode(_max_attribute_bytes: int) -> Any:
         try:
             document = orjson.loads(payload)
         except orjson.JSONDecodeError as error:

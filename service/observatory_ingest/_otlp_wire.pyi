@@ -1,0 +1,10 @@
+from collections.abc import Callable
+from typing import Any
+
+MAX_DEPTH: int
+
+class DecodeError(ValueError): ...
+
+def decode_traces(
+    payload: bytes, max_attribute_bytes: int, capped_value: Callable[[Any, int, bool], Any]
+) -> list[tuple[dict[str, Any], list[tuple[str, str, list[tuple[Any, ...]]]]]]: ...

@@ -1,0 +1,177 @@
+"""The C trace decoder against the protobuf runtime: the same bytes must give the same values,
+and bytes the runtime refuses must be refused."""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue, ArrayValue, KeyValue
+from opentelemetry.proto.trace.v1.trace_pb2 import Span
+
+from observatory_ingest.convert.common import TOO_DEEP, attributes
+from observatory_ingest.convert.wire import decode_trace_request
+from tests.strategies import trace_requests
+
+
+def reference(request: ExportTraceServiceRequest, limit: int) -> list[Any]:
+    """What the decoder must return, read through the protobuf runtime's message objects."""
+    return [
+        (
+            attributes(resource_spans.resource.attributes, limit),
+            [
+                (
+                    scope_spans.scope.name,
+                    scope_spans.scope.version,
+                    [span_tuple(s, limit) for s in scope_spans.spans],
+                )
+                for scope_spans in resource_spans.scope_spans
+            ],
+        )
+        for resource_spans in request.resource_spans
+    ]
+
+
+def span_tuple(span: Span, limit: int) -> tuple[Any, ...]:
+    return (
+        span.trace_id,
+        span.span_id,
+        span.trace_state,
+        span.parent_span_id,
+        span.flags,
+        span.name,
+        span.kind,
+        span.start_time_unix_nano,
+        span.end_time_unix_nano,
+        attributes(span.attributes, limit),
+        span.dropped_attributes_count,
+        [
+            (e.time_unix_nano, e.name, attributes(e.attributes, limit), e.dropped_attributes_count)
+            for e in span.events
+        ],
+        span.dropped_events_count,
+        [
+            (
+                link.trace_id,
+                link.span_id,
+                link.trace_state,
+                attributes(link.attributes, limit),
+                link.dropped_attributes_count,
+                link.flags,
+            )
+            for link in span.links
+        ],
+        span.dropped_links_count,
+        span.status.message,
+        span.status.code,
+    )
+
+
+def same(payload: bytes, limit: int = 64 * 1024) -> None:
+    # repr: NaN equals itself, -0.0 differs from 0.0, dict order counts.
+    expected = reference(ExportTraceServiceRequest.FromString(payload), limit)
+    assert repr(decode_trace_request(payload, limit)) == repr(expected)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(trace_requests(), st.sampled_from([64 * 1024, 12]))
+def test_decodes_what_the_protobuf_runtime_decodes(request: ExportTraceServiceRequest, limit: int) -> None:
+    same(request.SerializeToString(), limit)
+
+
+def test_values_nested_past_the_depth_limit_become_a_marker() -> None:
+    value = AnyValue(string_value="bottom")
+    for _ in range(20):
+        value = AnyValue(array_value=ArrayValue(values=[value]))
+    request = ExportTraceServiceRequest()
+    span = request.resource_spans.add().scope_spans.add().spans.add(name="deep")
+    span.attributes.append(KeyValue(key="deep", value=value))
+    payload = request.SerializeToString()
+    same(payload)
+    assert TOO_DEEP in repr(decode_trace_request(payload))
+
+
+def test_repeated_scalars_take_the_last_value_and_unknown_fields_are_skipped() -> None:
+    span = Span(name="first", trace_id=b"\x01" * 16).SerializeToString()
+    # name again, then unknown fields of every wire type: varint, fixed64, bytes, group, fixed32.
+    extra = (
+        b"\x2a\x06second" + b"\xf8\x07\x01" + b"\xf9\x07" + bytes(8) + b"\xfa\x07\x00" + b"\xfb\x07\xfc\x07"
+    )
+    extra += b"\xfd\x07" + bytes(4)
+    # Span field 5 (name) sent as a varint: the runtime treats a wrong wire type as an unknown field.
+    extra += b"\x28\x01"
+    request = b"\x0a" + encode_length(b"\x12" + encode_length(b"\x12" + encode_length(span + extra)))
+    same(request)
+    assert decode_trace_request(request)[0][1][0][2][0][5] == "second"
+
+
+def encode_length(message: bytes) -> bytes:
+    length, prefix = len(message), b""
+    while length >= 0x80:
+        prefix += bytes([length & 0x7F | 0x80])
+        length >>= 7
+    return prefix + bytes([length]) + message
+
+
+def test_invalid_utf8_is_refused() -> None:
+    span = b"\x2a\x02\xc3\x28"  # name: an invalid two-byte sequence
+    request = b"\x0a" + encode_length(b"\x12" + encode_length(b"\x12" + encode_length(span)))
+    with pytest.raises(Exception):  # noqa: B017 - the runtime's own error type
+        ExportTraceServiceRequest.FromString(request)
+    with pytest.raises(ValueError):
+        decode_trace_request(request)
+
+
+def runtime_outcome(payload: bytes) -> str:
+    try:
+        ExportTraceServiceRequest.FromString(payload)
+    except Exception:
+        return "refused"
+    return "decoded"
+
+
+def test_truncated_and_corrupted_requests_are_refused_as_the_runtime_refuses_them() -> None:
+    example = ExportTraceServiceRequest()
+    span = example.resource_spans.add().scope_spans.add().spans.add(name="a span", trace_id=b"\x01" * 16)
+    span.attributes.append(
+        KeyValue(key="k", value=AnyValue(array_value=ArrayValue(values=[AnyValue(int_value=-5)])))
+    )
+    span.events.add(name="event", time_unix_nano=5)
+    payload = example.SerializeToString()
+    generator = random.Random(11)
+    variants = [payload[:cut] for cut in range(len(payload))]
+    for _ in range(4000):
+        corrupted = bytearray(payload)
+        for _ in range(generator.randint(1, 3)):
+            corrupted[generator.randrange(len(corrupted))] = generator.randrange(256)
+        variants.append(bytes(corrupted))
+    refused = 0
+    for variant in variants:
+        if runtime_outcome(variant) == "decoded":
+            same(variant)
+        else:
+            refused += 1
+            with pytest.raises(ValueError):
+                decode_trace_request(variant)
+    assert refused > 100  # the corpus does exercise the error paths
+
+
+def nested_request(levels: int) -> bytes:
+    value = b"\x0a\x01x"
+    for _ in range(levels):
+        value = b"\x2a" + encode_length(b"\x0a" + encode_length(value))
+    span = b"\x4a" + encode_length(b"\x0a\x01k\x12" + encode_length(value))
+    return b"\x0a" + encode_length(b"\x12" + encode_length(b"\x12" + encode_length(span)))
+
+
+def test_nesting_is_limited_where_the_runtime_limits_it() -> None:
+    same(nested_request(47))  # 101 messages deep, the request included: the most the runtime reads
+    for levels in (48, 100_000):  # the second would overflow the C stack without a limit
+        payload = nested_request(levels)
+        assert runtime_outcome(payload) == "refused"
+        with pytest.raises(ValueError, match="nested too deep"):
+            decode_trace_request(payload)
