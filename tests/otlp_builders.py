@@ -8,8 +8,27 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span
 
 from bench.otlp import any_value, key_values
+from observatory_ingest.convert.common import Converted
+from observatory_ingest.convert.context import ConvertContext
+from observatory_ingest.convert.traces import convert_traces
+from observatory_ingest.convert.wire import decode_trace_request
 
-__all__ = ["any_value", "key_values", "span", "trace_request"]
+__all__ = [
+    "any_value",
+    "convert_trace_message",
+    "key_values",
+    "nested_trace_request",
+    "request_of_span_bytes",
+    "span",
+    "trace_request",
+]
+
+
+def convert_trace_message(request: ExportTraceServiceRequest, context: ConvertContext) -> Converted:
+    """convert_traces for a request message, through the decoder the server uses."""
+    return convert_traces(
+        decode_trace_request(request.SerializeToString(), context.max_attribute_bytes), context
+    )
 
 
 def span(
@@ -48,3 +67,26 @@ def trace_request(
     scope_spans.scope.name, scope_spans.scope.version = scope
     scope_spans.spans.extend(spans)
     return request
+
+
+def length_delimited(message: bytes) -> bytes:
+    """A message's wire bytes behind their varint length, as a length-delimited field carries them."""
+    length, prefix = len(message), b""
+    while length >= 0x80:
+        prefix += bytes([length & 0x7F | 0x80])
+        length >>= 7
+    return prefix + bytes([length]) + message
+
+
+def request_of_span_bytes(span_bytes: bytes) -> bytes:
+    """An ExportTraceServiceRequest holding one span given as raw wire bytes (resource_spans.1 >
+    scope_spans.2 > spans.2), for bytes the protobuf runtime would not produce."""
+    return b"\x0a" + length_delimited(b"\x12" + length_delimited(b"\x12" + length_delimited(span_bytes)))
+
+
+def nested_trace_request(levels: int) -> bytes:
+    """A span attribute holding an array within an array ... `levels` deep, around the string "x"."""
+    value = b"\x0a\x01x"
+    for _ in range(levels):
+        value = b"\x2a" + length_delimited(b"\x0a" + length_delimited(value))
+    return request_of_span_bytes(b"\x4a" + length_delimited(b"\x0a\x01k\x12" + length_delimited(value)))

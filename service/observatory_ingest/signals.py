@@ -37,6 +37,11 @@ class Signal:
         return f"/{self.grpc_service}/Export"
 
 
+def runtime_decoder(request_type: Any) -> Callable[[bytes, int], Any]:
+    """The protobuf runtime's message (metrics and logs cap attributes while converting)."""
+    return lambda payload, _max_attribute_bytes: request_type.FromString(payload)
+
+
 TRACES_SIGNAL = Signal(
     name="traces",
     grpc_service="opentelemetry.proto.collector.trace.v1.TraceService",
@@ -56,7 +61,7 @@ METRICS_SIGNAL = Signal(
     response_type=metrics_service_pb2.ExportMetricsServiceResponse,
     partial_success_type=metrics_service_pb2.ExportMetricsPartialSuccess,
     rejected_field="rejected_data_points",
-    decode=lambda payload, _: metrics_service_pb2.ExportMetricsServiceRequest.FromString(payload),
+    decode=runtime_decoder(metrics_service_pb2.ExportMetricsServiceRequest),
     convert=convert_metrics,
     schema=METRICS,
 )
@@ -68,7 +73,7 @@ LOGS_SIGNAL = Signal(
     response_type=logs_service_pb2.ExportLogsServiceResponse,
     partial_success_type=logs_service_pb2.ExportLogsPartialSuccess,
     rejected_field="rejected_log_records",
-    decode=lambda payload, _: logs_service_pb2.ExportLogsServiceRequest.FromString(payload),
+    decode=runtime_decoder(logs_service_pb2.ExportLogsServiceRequest),
     convert=convert_logs,
     schema=LOGS,
 )

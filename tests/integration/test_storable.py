@@ -31,7 +31,9 @@ def store_twice(
     writer: tuple[asyncio.AbstractEventLoop, asyncpg.Connection], signal: str, request: Any
 ) -> None:
     loop, connection = writer
-    converted = SIGNALS[signal].convert(request, ConvertContext())
+    kind, context = SIGNALS[signal], ConvertContext()
+    # Through the signal's own decoder, as the server does.
+    converted = kind.convert(kind.decode(request.SerializeToString(), context.max_attribute_bytes), context)
     batch = [RowPart(converted.tables)]
     # First the direct path (new rows), then the same rows again: the merge path (a replay).
     loop.run_until_complete(write_batch(connection, SIGNALS[signal].schema, batch))

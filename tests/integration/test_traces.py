@@ -20,7 +20,7 @@ from opentelemetry.trace import Link, SpanKind, Status, StatusCode
 from observatory_ingest.app import RunningService, running_service
 from tests.integration.conftest import TableLock, service_settings
 from tests.integration.otlp_client import export, retry_delay
-from tests.otlp_builders import key_values, span, trace_request
+from tests.otlp_builders import key_values, nested_trace_request, span, trace_request
 
 
 def sdk_provider(port: int, service: str, compression: Any = None) -> TracerProvider:
@@ -252,6 +252,20 @@ async def test_undecodable_request_is_invalid_argument(service: RunningService) 
     with pytest.raises(grpc.aio.AioRpcError) as raised:
         await export(service.grpc_port, "traces", b"\x0a\xff\xff\xff\xff\x0f garbage")
     assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
+async def test_a_request_nested_past_the_limit_is_refused_and_the_server_keeps_serving(
+    service: RunningService, db: asyncpg.Connection
+) -> None:
+    # 100,000 arrays within arrays: decoded without a depth limit, this would overflow the C stack.
+    with pytest.raises(grpc.aio.AioRpcError) as raised:
+        await export(service.grpc_port, "traces", nested_trace_request(100_000))
+    assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "nested too deep" in (raised.value.details() or "")
+    trace_id = b"\x5a" * 16
+    await export(service.grpc_port, "traces", trace_request([span(trace_id, b"\x01" * 8, "after")]))
+    stored = await db.fetchval("SELECT count(*) FROM trace_spans WHERE trace_id = $1::uuid", trace_id.hex())
+    assert stored == 1
     assert "cannot decode ExportTraceServiceRequest" in (raised.value.details() or "")
 
 

@@ -8,8 +8,8 @@ from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 
 from observatory_ingest.convert.common import DEFAULT_PROJECT_ID, POSTGRES_EPOCH_US, derived_id
 from observatory_ingest.convert.context import ConvertContext
-from observatory_ingest.convert.traces import EVENT_COLUMNS, SPAN_COLUMNS, convert_traces
-from tests.otlp_builders import key_values, span, trace_request
+from observatory_ingest.convert.traces import EVENT_COLUMNS, SPAN_COLUMNS
+from tests.otlp_builders import convert_trace_message, key_values, span, trace_request
 
 TRACE = bytes.fromhex("0af7651916cd43dd8448eb211c80319c")
 ROOT = bytes.fromhex("b7ad6b7169203331")
@@ -37,7 +37,7 @@ def test_every_span_field_lands() -> None:
         dropped_events_count=2,
         dropped_links_count=3,
     )
-    converted = convert_traces(
+    converted = convert_trace_message(
         trace_request([root], resource={"deployment.environment": "prod"}), ConvertContext()
     )
     assert (converted.accepted, converted.rejected) == (1, 0)
@@ -75,7 +75,7 @@ def test_every_any_value_variant_becomes_json() -> None:
         "empty_kv": {},
         "empty": None,
     }
-    converted = convert_traces(
+    converted = convert_trace_message(
         trace_request([span(TRACE, ROOT, attributes=key_values(values))]), ConvertContext()
     )
     attributes = orjson.loads(converted.tables["trace_spans"][0][SPAN_COLUMNS.index("attributes")])
@@ -99,7 +99,7 @@ def test_kinds_status_codes_and_unknown_enum_numbers() -> None:
         span(TRACE, bytes([0, 0, 0, 0, 0, 0, 1, 0]), kind=42, status=Status(code=Status.STATUS_CODE_OK))
     )
     rows = rows_as_dicts(
-        convert_traces(trace_request(spans), ConvertContext()).tables["trace_spans"], SPAN_COLUMNS
+        convert_trace_message(trace_request(spans), ConvertContext()).tables["trace_spans"], SPAN_COLUMNS
     )
     assert [r["kind"] for r in rows] == [
         "unspecified",
@@ -122,7 +122,7 @@ def test_events_go_to_the_span_and_to_their_own_rows() -> None:
         dropped_attributes_count=1,
     )
     root.events.add(time_unix_nano=0, name="no time")
-    converted = convert_traces(trace_request([root]), ConvertContext())
+    converted = convert_trace_message(trace_request([root]), ConvertContext())
     (span_row,) = rows_as_dicts(converted.tables["trace_spans"], SPAN_COLUMNS)
     assert orjson.loads(span_row["events"]) == [
         {
@@ -149,7 +149,7 @@ def test_links_keep_hex_ids_state_and_attributes() -> None:
         attributes=key_values({"why": "retry"}),
         flags=1,
     )
-    converted = convert_traces(trace_request([linked]), ConvertContext())
+    converted = convert_trace_message(trace_request([linked]), ConvertContext())
     links = orjson.loads(converted.tables["trace_spans"][0][SPAN_COLUMNS.index("links")])
     assert links == [
         {
@@ -165,9 +165,9 @@ def test_links_keep_hex_ids_state_and_attributes() -> None:
 
 def test_ids_are_deterministic_and_depend_on_the_project() -> None:
     request = trace_request([span(TRACE, ROOT)])
-    first = convert_traces(request, ConvertContext()).tables["trace_spans"][0][0]
-    again = convert_traces(request, ConvertContext()).tables["trace_spans"][0][0]
-    other = convert_traces(request, ConvertContext("11111111-1111-1111-1111-111111111111")).tables[
+    first = convert_trace_message(request, ConvertContext()).tables["trace_spans"][0][0]
+    again = convert_trace_message(request, ConvertContext()).tables["trace_spans"][0][0]
+    other = convert_trace_message(request, ConvertContext("11111111-1111-1111-1111-111111111111")).tables[
         "trace_spans"
     ][0][0]
     assert first == again != other
@@ -181,7 +181,7 @@ def test_bad_ids_are_rejected_one_by_one_and_neighbours_kept() -> None:
         span(bytes(16), ROOT, "zero trace id"),
         span(TRACE, CHILD, "bad parent", parent=b"\x01"),
     ]
-    converted = convert_traces(trace_request(spans), ConvertContext())
+    converted = convert_trace_message(trace_request(spans), ConvertContext())
     assert (converted.accepted, converted.rejected) == (1, 4)
     assert [r[SPAN_COLUMNS.index("name")] for r in converted.tables["trace_spans"]] == ["good"]
     assert "span 'short span id': span_id must be 8 non-zero bytes, got 2" in converted.error_message
@@ -190,7 +190,27 @@ def test_bad_ids_are_rejected_one_by_one_and_neighbours_kept() -> None:
 def test_missing_service_name_and_open_end() -> None:
     open_ended = span(TRACE, ROOT)
     open_ended.end_time_unix_nano = 0
-    converted = convert_traces(trace_request([open_ended], service=None), ConvertContext())
+    converted = convert_trace_message(trace_request([open_ended], service=None), ConvertContext())
     (row,) = rows_as_dicts(converted.tables["trace_spans"], SPAN_COLUMNS)
     assert row["service_name"] == "unknown_service"
     assert row["end_time"] is None and row["duration_us"] is None
+
+
+def test_uint32_flags_and_counts_fit_their_integer_columns() -> None:
+    # flags keeps its 32 bits (read as signed); counts past INTEGER's range are capped.
+    full = 2**32 - 1
+    wide = span(
+        TRACE,
+        ROOT,
+        flags=full,
+        dropped_attributes_count=full,
+        dropped_events_count=full,
+        dropped_links_count=full,
+    )
+    wide.events.add(name="e", time_unix_nano=START, dropped_attributes_count=full)
+    converted = convert_trace_message(trace_request([wide]), ConvertContext(received_ns=START))
+    (row,) = rows_as_dicts(converted.tables["trace_spans"], SPAN_COLUMNS)
+    counts = ("dropped_attributes_count", "dropped_events_count", "dropped_links_count")
+    assert (row["flags"], *(row[c] for c in counts)) == (-1, 2**31 - 1, 2**31 - 1, 2**31 - 1)
+    (event,) = rows_as_dicts(converted.tables["trace_events"], EVENT_COLUMNS)
+    assert event["dropped_attributes_count"] == 2**31 - 1

@@ -11,7 +11,8 @@ from hypothesis import HealthCheck, given, settings
 from observatory_ingest.convert.common import POSTGRES_EPOCH_US
 from observatory_ingest.convert.context import ConvertContext
 from observatory_ingest.convert.logs import LOG_COLUMNS, convert_logs
-from observatory_ingest.convert.traces import SPAN_COLUMNS, convert_traces
+from observatory_ingest.convert.traces import SPAN_COLUMNS
+from tests.otlp_builders import convert_trace_message
 from tests.strategies import log_requests, trace_requests
 
 NOW = 1_790_000_000 * 10**9
@@ -44,7 +45,7 @@ def check_row(row: dict[str, Any]) -> None:
 @given(trace_requests())
 def test_any_trace_request_converts_to_storable_rows_or_documented_rejections(request: Any) -> None:
     items = sum(len(s.spans) for r in request.resource_spans for s in r.scope_spans)
-    converted = convert_traces(request, ConvertContext(received_ns=NOW))
+    converted = convert_trace_message(request, ConvertContext(received_ns=NOW))
     assert converted.accepted + converted.rejected == items
     assert all(any(reason in error for reason in DOCUMENTED) for error in converted.errors)
     for row in converted.tables["trace_spans"]:

@@ -11,8 +11,8 @@ from observatory_ingest.convert.common import MAX_DEPTH, POSTGRES_EPOCH_US, TOO_
 from observatory_ingest.convert.context import ConvertContext
 from observatory_ingest.convert.logs import LOG_COLUMNS, convert_logs
 from observatory_ingest.convert.sanitize import int32_bits, int32_count, json_without_nul, text
-from observatory_ingest.convert.traces import EVENT_COLUMNS, SPAN_COLUMNS, convert_traces
-from tests.otlp_builders import any_value, key_values, span, trace_request
+from observatory_ingest.convert.traces import EVENT_COLUMNS, SPAN_COLUMNS
+from tests.otlp_builders import any_value, convert_trace_message, key_values, span, trace_request
 
 NOW = 1_790_000_000_000_000_000
 TRACE, SPAN = b"\x0a" * 16, b"\x0b" * 8
@@ -28,7 +28,9 @@ def test_nul_characters_vanish_from_text_and_json() -> None:
     )
     bad.status.message = "boom\x00"
     bad.events.add(time_unix_nano=NOW, name="ev\x00", attributes=key_values({"x": "\x00"}))
-    converted = convert_traces(trace_request([bad], service="svc\x00"), ConvertContext(received_ns=NOW))
+    converted = convert_trace_message(
+        trace_request([bad], service="svc\x00"), ConvertContext(received_ns=NOW)
+    )
     row = first_row(converted.tables["trace_spans"], SPAN_COLUMNS)
     assert (row["name"], row["status_message"], row["service_name"]) == ("name", "boom", "svc")
     assert orjson.loads(row["attributes"]) == {"k": "v", "list": ["a"]}
@@ -45,7 +47,7 @@ def test_json_nul_removal_keeps_escaped_backslashes() -> None:
 
 def test_names_longer_than_their_column_are_truncated_with_a_marker() -> None:
     assert text("x" * 300, 255) == "x" * 254 + "…"
-    converted = convert_traces(
+    converted = convert_trace_message(
         trace_request([span(TRACE, SPAN, "n" * 1000, start=NOW)]), ConvertContext(received_ns=NOW)
     )
     assert len(first_row(converted.tables["trace_spans"], SPAN_COLUMNS)["name"]) == 255
@@ -75,7 +77,7 @@ def test_span_times_fall_back_and_are_recorded() -> None:
     ]
     spans[0].end_time_unix_nano = NOW + 7000
     spans[1].end_time_unix_nano = 0
-    converted = convert_traces(trace_request(spans), ConvertContext(received_ns=NOW))
+    converted = convert_trace_message(trace_request(spans), ConvertContext(received_ns=NOW))
     rows = {
         r[SPAN_COLUMNS.index("name")]: dict(zip(SPAN_COLUMNS, r, strict=True))
         for r in converted.tables["trace_spans"]

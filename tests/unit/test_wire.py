@@ -15,6 +15,7 @@ from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
 from observatory_ingest.convert.common import TOO_DEEP, attributes
 from observatory_ingest.convert.wire import decode_trace_request
+from tests.otlp_builders import nested_trace_request, request_of_span_bytes
 from tests.strategies import trace_requests
 
 
@@ -104,22 +105,14 @@ def test_repeated_scalars_take_the_last_value_and_unknown_fields_are_skipped() -
     extra += b"\xfd\x07" + bytes(4)
     # Span field 5 (name) sent as a varint: the runtime treats a wrong wire type as an unknown field.
     extra += b"\x28\x01"
-    request = b"\x0a" + encode_length(b"\x12" + encode_length(b"\x12" + encode_length(span + extra)))
+    request = request_of_span_bytes(span + extra)
     same(request)
     assert decode_trace_request(request)[0][1][0][2][0][5] == "second"
 
 
-def encode_length(message: bytes) -> bytes:
-    length, prefix = len(message), b""
-    while length >= 0x80:
-        prefix += bytes([length & 0x7F | 0x80])
-        length >>= 7
-    return prefix + bytes([length]) + message
-
-
 def test_invalid_utf8_is_refused() -> None:
     span = b"\x2a\x02\xc3\x28"  # name: an invalid two-byte sequence
-    request = b"\x0a" + encode_length(b"\x12" + encode_length(b"\x12" + encode_length(span)))
+    request = request_of_span_bytes(span)
     with pytest.raises(Exception):  # noqa: B017 - the runtime's own error type
         ExportTraceServiceRequest.FromString(request)
     with pytest.raises(ValueError):
@@ -160,18 +153,10 @@ def test_truncated_and_corrupted_requests_are_refused_as_the_runtime_refuses_the
     assert refused > 100  # the corpus does exercise the error paths
 
 
-def nested_request(levels: int) -> bytes:
-    value = b"\x0a\x01x"
-    for _ in range(levels):
-        value = b"\x2a" + encode_length(b"\x0a" + encode_length(value))
-    span = b"\x4a" + encode_length(b"\x0a\x01k\x12" + encode_length(value))
-    return b"\x0a" + encode_length(b"\x12" + encode_length(b"\x12" + encode_length(span)))
-
-
 def test_nesting_is_limited_where_the_runtime_limits_it() -> None:
-    same(nested_request(47))  # 101 messages deep, the request included: the most the runtime reads
+    same(nested_trace_request(47))  # 101 messages deep, the request included: the most the runtime reads
     for levels in (48, 100_000):  # the second would overflow the C stack without a limit
-        payload = nested_request(levels)
+        payload = nested_trace_request(levels)
         assert runtime_outcome(payload) == "refused"
         with pytest.raises(ValueError, match="nested too deep"):
             decode_trace_request(payload)

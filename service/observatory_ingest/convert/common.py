@@ -98,9 +98,15 @@ def attributes(
         else:
             converted = any_value(value)
             if kind in ("array_value", "kvlist_value", "bytes_value") and value.ByteSize() > max_bytes:
-                converted = capped(orjson.dumps(converted).decode(), max_bytes)
+                converted = capped_value(converted, max_bytes, is_text=False)
             result[kv.key] = converted
     return result
+
+
+def capped_value(value: Any, max_bytes: int, is_text: bool) -> str:
+    """An attribute over the cap: a string as it is, anything else as its JSON, cut to max_bytes
+    (the C trace decoder calls this too)."""
+    return capped(value if is_text else orjson.dumps(value).decode(), max_bytes)
 
 
 def capped(text: str, max_bytes: int) -> str:

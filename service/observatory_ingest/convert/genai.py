@@ -274,16 +274,20 @@ def cap_messages(messages: list[Any] | None, max_bytes: int) -> str | None:
     return json_without_nul(orjson.dumps(kept).decode())
 
 
-# Attributes Conversation reads: without any of them (and without events) there is no conversation.
+INPUT_MESSAGES_KEY = "gen_ai.input.messages"
+OUTPUT_MESSAGES_KEY = "gen_ai.output.messages"
+SYSTEM_INSTRUCTIONS_KEY = "gen_ai.system_instructions"
+INPUT_VALUE_KEY, OUTPUT_VALUE_KEY = "input.value", "output.value"
+FINISH_REASON_KEYS = ("gen_ai.response.finish_reasons", "llm.finish_reason")
+# Every attribute Conversation reads: without any of them (and without events) there is none.
 CONVERSATION_KEYS = frozenset(
     {
-        "gen_ai.input.messages",
-        "gen_ai.output.messages",
-        "gen_ai.system_instructions",
-        "input.value",
-        "output.value",
-        "gen_ai.response.finish_reasons",
-        "llm.finish_reason",
+        INPUT_MESSAGES_KEY,
+        OUTPUT_MESSAGES_KEY,
+        SYSTEM_INSTRUCTIONS_KEY,
+        INPUT_VALUE_KEY,
+        OUTPUT_VALUE_KEY,
+        *FINISH_REASON_KEYS,
         *(key for keys in FIRST_INDEXED_KEYS.values() for key in keys),
     }
 )
@@ -294,22 +298,22 @@ class Conversation:
 
     def __init__(self, attributes: dict[str, Any]) -> None:
         self.input = (
-            parse_messages(attributes.get("gen_ai.input.messages"))
+            parse_messages(attributes.get(INPUT_MESSAGES_KEY))
             or indexed_messages(attributes, "gen_ai.prompt")
             or indexed_messages(attributes, "llm.input_messages")
         )
         self.output = (
-            parse_messages(attributes.get("gen_ai.output.messages"))
+            parse_messages(attributes.get(OUTPUT_MESSAGES_KEY))
             or indexed_messages(attributes, "gen_ai.completion")
             or indexed_messages(attributes, "llm.output_messages")
         )
-        system = parse_messages(attributes.get("gen_ai.system_instructions"))
+        system = parse_messages(attributes.get(SYSTEM_INSTRUCTIONS_KEY))
         if system:
             self.input = [{"role": "system", "parts": system}, *self.input]
-        self.input_value = attributes.get("input.value")
-        self.output_value = attributes.get("output.value")
+        self.input_value = attributes.get(INPUT_VALUE_KEY)
+        self.output_value = attributes.get(OUTPUT_VALUE_KEY)
         self.finish_reasons: list[str] = []
-        reasons = attributes.get("gen_ai.response.finish_reasons") or attributes.get("llm.finish_reason")
+        reasons = attributes.get(FINISH_REASON_KEYS[0]) or attributes.get(FINISH_REASON_KEYS[1])
         if isinstance(reasons, list):
             self.finish_reasons = [str(reason) for reason in reasons]
         elif reasons:

@@ -1,14 +1,11 @@
-"""ExportTraceServiceRequest -> rows for trace_spans, trace_events, and for LLM call spans
-llm_traces and llm_logs (traces, the per-trace summary, is merged in SQL)."""
+"""A decoded ExportTraceServiceRequest (convert/wire.py) -> rows for trace_spans, trace_events,
+and for LLM call spans llm_traces and llm_logs (traces, the per-trace summary, is merged in SQL)."""
 
 from __future__ import annotations
 
 from hashlib import blake2b
 from typing import Any
 
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
-
-from observatory_ingest.convert import wire
 from observatory_ingest.convert.common import (
     POSTGRES_EPOCH_US,
     Converted,
@@ -33,12 +30,17 @@ from observatory_ingest.convert.sanitize import (
     text,
 )
 from observatory_ingest.convert.wire import (
+    ATTRIBUTES,
+    END,
+    NAME,
     PARENT_SPAN_ID,
     SPAN_ID,
+    START,
+    STATUS_CODE,
+    STATUS_MESSAGE,
     TRACE_ID,
     DecodedSpan,
     DecodedTraces,
-    decode_trace_request,
 )
 
 SPAN_KINDS = ("unspecified", "internal", "server", "client", "producer", "consumer")
@@ -157,20 +159,20 @@ LLM_LOG_COLUMNS = (
 
 def span_problem(span: DecodedSpan) -> str | None:
     """Why a span cannot be stored, or None."""
-    trace_id, span_id, parent = span[wire.TRACE_ID], span[wire.SPAN_ID], span[wire.PARENT_SPAN_ID]
+    trace_id, span_id, parent = span[TRACE_ID], span[SPAN_ID], span[PARENT_SPAN_ID]
     if len(trace_id) != 16 or trace_id == ZERO_TRACE_ID:
-        return f"span {span[wire.NAME]!r}: trace_id must be 16 non-zero bytes, got {len(trace_id)}"
+        return f"span {span[NAME]!r}: trace_id must be 16 non-zero bytes, got {len(trace_id)}"
     if len(span_id) != 8 or span_id == ZERO_SPAN_ID:
-        return f"span {span[wire.NAME]!r}: span_id must be 8 non-zero bytes, got {len(span_id)}"
+        return f"span {span[NAME]!r}: span_id must be 8 non-zero bytes, got {len(span_id)}"
     if len(parent) not in (0, 8):
-        return f"span {span[wire.NAME]!r}: parent_span_id must be empty or 8 bytes, got {len(parent)}"
+        return f"span {span[NAME]!r}: parent_span_id must be empty or 8 bytes, got {len(parent)}"
     return None
 
 
 def span_times(span: DecodedSpan, now: int) -> tuple[int, int | None, list[str]]:
     """Start and end to store, and what had to be fixed: a missing or implausible start falls back
     to the end, else to the receive time; an implausible or inverted end is dropped."""
-    start, end = span[wire.START], span[wire.END] or None
+    start, end = span[START], span[END] or None
     fixed = []
     if end is not None and not plausible(end, now):
         end, fixed = None, ["end_time"]
@@ -215,18 +217,11 @@ class TraceConverter:
             for scope_name, scope_version, spans in scopes:
                 scope = (optional_text(scope_name, 255), optional_text(scope_version, 50))
                 for span in spans:
-                    trace_id, span_id, parent_span_id = span[TRACE_ID], span[SPAN_ID], span[PARENT_SPAN_ID]
-                    # The usual span, checked inline; span_problem says what is wrong with others.
-                    if not (
-                        len(trace_id) == 16
-                        and len(span_id) == 8
-                        and len(parent_span_id) in (0, 8)
-                        and trace_id != ZERO_TRACE_ID
-                        and span_id != ZERO_SPAN_ID
-                    ):
-                        self.result.reject(span_problem(span) or "invalid span")
+                    problem = span_problem(span)
+                    if problem:
+                        self.result.reject(problem)
                         continue
-                    span_attributes = span[wire.ATTRIBUTES]
+                    span_attributes = span[ATTRIBUTES]
                     if not keep_content:
                         span_attributes = strip_content(span_attributes)
                     self.add_span(span, span_attributes, resource_attributes, resource_json, service, scope)
@@ -427,18 +422,38 @@ class TraceConverter:
             )
         elif model:
             self.result.unpriced += 1
-        project_id, trace_hex, span_hex, start_ts = row[1], row[2], row[3], row[8]
+        # The trace_spans row, in SPAN_COLUMNS order.
+        (
+            span_uuid,
+            project_id,
+            trace_hex,
+            span_hex,
+            parent,
+            name,
+            kind,
+            service,
+            start_ts,
+            _,
+            _,
+            status,
+            _,
+            attributes_json,
+            _,
+            _,
+            resource_json,
+            *_,
+        ) = row
         self.llm_traces.append(
             (
-                row[0],
+                span_uuid,
                 project_id,
                 start_ts,
                 trace_hex,
                 span_hex,
-                row[4],  # parent span id
-                row[5],  # name
-                row[6],  # kind
-                row[7],  # service name
+                parent,
+                name,
+                kind,
+                service,
                 provider,
                 model,
                 fields["operation"],
@@ -458,13 +473,13 @@ class TraceConverter:
                 cost.total_usd if cost else None,
                 (end - start) / 1e6 if end else None,
                 fields["ttft_ms"],
-                row[11],  # status
+                status,
                 error_message(span, span_attributes, events),
                 fields["user_id"],
                 fields["session_id"],
                 fields["environment"],
-                row[13],  # attributes
-                row[16],  # resource attributes
+                attributes_json,
+                resource_json,
             )
         )
         self.llm_span_refs.append((project_id, trace_hex, span_hex, start_ts, provider, model))
@@ -508,10 +523,10 @@ def events_json(events: list[SpanEvent]) -> str:
 
 
 def error_message(span: DecodedSpan, span_attributes: dict[str, Any], events: list[SpanEvent]) -> str | None:
-    if span[wire.STATUS_CODE] != 2:
+    if span[STATUS_CODE] != 2:
         return None
-    if span[wire.STATUS_MESSAGE]:
-        return str(span[wire.STATUS_MESSAGE])
+    if span[STATUS_MESSAGE]:
+        return str(span[STATUS_MESSAGE])
     for _, name, _, attributes, _, _ in events:
         if name == "exception" and attributes.get("exception.message"):
             return str(attributes["exception.message"])
@@ -519,10 +534,7 @@ def error_message(span: DecodedSpan, span_attributes: dict[str, Any], events: li
     return str(error_type) if error_type else None
 
 
-def convert_traces(request: DecodedTraces | ExportTraceServiceRequest, context: ConvertContext) -> Converted:
-    if isinstance(request, ExportTraceServiceRequest):
-        # From OTLP JSON, or a test: one decoder for everything.
-        request = decode_trace_request(request.SerializeToString(), context.max_attribute_bytes)
+def convert_traces(request: DecodedTraces, context: ConvertContext) -> Converted:
     return TraceConverter(context).convert(request)
 
 

@@ -6,10 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
-
 from observatory_ingest._otlp_wire import DecodeError, decode_traces
-from observatory_ingest.convert.common import DEFAULT_MAX_ATTRIBUTE_BYTES, capped
+from observatory_ingest.convert.common import DEFAULT_MAX_ATTRIBUTE_BYTES, capped_value
 
 __all__ = ["DecodeError", "DecodedSpan", "DecodedTraces", "decode_trace_request"]
 
@@ -25,11 +23,6 @@ STATUS_MESSAGE, STATUS_CODE = 15, 16
 DecodedSpan = tuple[Any, ...]
 # [(resource_attributes, [(scope_name, scope_version, [span, ...]), ...]), ...]
 DecodedTraces = list[tuple[dict[str, Any], list[tuple[str, str, list[DecodedSpan]]]]]
-
-
-def capped_value(value: Any, max_bytes: int, is_text: bool) -> str:
-    """An attribute over the cap, as convert.common.attributes caps it."""
-    return capped(value if is_text else orjson.dumps(value).decode(), max_bytes)
 
 
 def decode_trace_request(payload: bytes, max_bytes: int = DEFAULT_MAX_ATTRIBUTE_BYTES) -> DecodedTraces:

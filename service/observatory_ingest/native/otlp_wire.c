@@ -55,21 +55,12 @@ static int read_varint(Reader *r, uint64_t *out) {
     return fail("varint longer than 10 bytes");
 }
 
-static int read_fixed64(Reader *r, uint64_t *out) {
-    if (r->end - r->p < 8) return fail("truncated fixed64");
-    uint64_t value;
-    memcpy(&value, r->p, 8);
-    r->p += 8;
-    *out = value; /* the wire is little-endian, like every platform this runs on */
-    return 0;
-}
-
-static int read_fixed32(Reader *r, uint32_t *out) {
-    if (r->end - r->p < 4) return fail("truncated fixed32");
-    uint32_t value;
-    memcpy(&value, r->p, 4);
-    r->p += 4;
-    *out = value;
+/* fixed32 or fixed64 into *out (size 4 or 8): the wire is little-endian, like every platform
+ * this runs on. */
+static int read_fixed(Reader *r, void *out, Py_ssize_t size) {
+    if (r->end - r->p < size) return fail("truncated fixed-width field");
+    memcpy(out, r->p, size);
+    r->p += size;
     return 0;
 }
 
@@ -101,13 +92,11 @@ static int skip_field(Reader *r, uint32_t field, int wire_type, int depth) {
     case WIRE_VARINT:
         return read_varint(r, &ignored);
     case WIRE_FIXED64:
-        return read_fixed64(r, &ignored);
+        return read_fixed(r, &ignored, 8);
     case WIRE_LEN:
         return read_length_delimited(r, &inner);
-    case WIRE_FIXED32: {
-        uint32_t small;
-        return read_fixed32(r, &small);
-    }
+    case WIRE_FIXED32:
+        return read_fixed(r, &ignored, 4);
     case WIRE_START_GROUP:
         if (depth >= MAX_GROUP_DEPTH) return fail("groups nested too deep");
         while (r->p < r->end) {
@@ -128,43 +117,29 @@ static int skip_field(Reader *r, uint32_t field, int wire_type, int depth) {
     }
 }
 
-static PyObject *text_from(Reader *field) {
-    Py_ssize_t length = field->end - field->p;
-    if (length == 0) {
-        Py_INCREF(EmptyText);
-        return EmptyText;
-    }
-    return PyUnicode_DecodeUTF8((const char *)field->p, length, NULL);
+static PyObject *empty_text(void) {
+    Py_INCREF(EmptyText);
+    return EmptyText;
 }
 
-/* Attribute keys repeat in every span: a small cache of key strings (ASCII only, so their
- * bytes are their characters) saves decoding them and hashing them again for the dict. */
-#define KEY_CACHE_SIZE 1024
-#define KEY_CACHE_MAX_LENGTH 96
-static PyObject *key_cache[KEY_CACHE_SIZE];
+static PyObject *empty_bytes(void) {
+    return PyBytes_FromStringAndSize(NULL, 0);
+}
 
-static PyObject *key_from(Reader *field) {
+static PyObject *empty_list(void) {
+    return PyList_New(0);
+}
+
+/* A field absent from the wire gets its default: "", b"", {} or []. */
+static int or_default(PyObject **slot, PyObject *(*make_default)(void)) {
+    if (*slot == NULL && (*slot = make_default()) == NULL) return -1;
+    return 0;
+}
+
+static PyObject *text_from(Reader *field) {
     Py_ssize_t length = field->end - field->p;
-    if (length == 0 || length > KEY_CACHE_MAX_LENGTH) return text_from(field);
-    uint32_t hash = 2166136261u; /* FNV-1a */
-    for (Py_ssize_t i = 0; i < length; i++) hash = (hash ^ field->p[i]) * 16777619u;
-    PyObject **slot = &key_cache[hash & (KEY_CACHE_SIZE - 1)];
-    PyObject *cached = *slot;
-    if (cached != NULL && PyUnicode_GET_LENGTH(cached) == length &&
-        memcmp(PyUnicode_1BYTE_DATA(cached), field->p, length) == 0) {
-        Py_INCREF(cached);
-        return cached;
-    }
-    PyObject *key = text_from(field);
-    if (key != NULL && PyUnicode_IS_COMPACT_ASCII(key)) {
-        if (PyObject_Hash(key) == -1) { /* computed now, kept in the string for every dict */
-            Py_DECREF(key);
-            return NULL;
-        }
-        Py_INCREF(key);
-        Py_XSETREF(*slot, key);
-    }
-    return key;
+    if (length == 0) return empty_text();
+    return PyUnicode_DecodeUTF8((const char *)field->p, length, NULL);
 }
 
 /* A string field that is not kept must still be valid UTF-8, as the runtime insists. */
@@ -267,7 +242,7 @@ static PyObject *any_value(Reader *r, int depth, int *kind_seen) {
         if (expected == WIRE_VARINT) {
             if (read_varint(r, &number) < 0) goto error;
         } else if (expected == WIRE_FIXED64) {
-            if (read_fixed64(r, &number) < 0) goto error;
+            if (read_fixed(r, &number, 8) < 0) goto error;
         } else {
             if (read_length_delimited(r, &next) < 0) goto error;
             if ((field == 5 || field == 6) && kind == (int)field) {
@@ -356,7 +331,7 @@ static int add_key_value(PyObject *dict, Reader *r, int depth, const Options *op
         }
         if (read_length_delimited(r, &payload) < 0) goto error;
         if (field == 1) {
-            if (store(&key, key_from(&payload)) < 0) goto error;
+            if (store(&key, text_from(&payload)) < 0) goto error;
         } else if (has_value) {
             if (merge_occurrence(&value_bytes, &merged, &payload) < 0) goto error;
         } else {
@@ -364,10 +339,7 @@ static int add_key_value(PyObject *dict, Reader *r, int depth, const Options *op
             has_value = 1;
         }
     }
-    if (key == NULL) {
-        key = EmptyText;
-        Py_INCREF(key);
-    }
+    or_default(&key, empty_text);
     if (has_value) {
         Py_ssize_t encoded_size = value_bytes.end - value_bytes.p;
         int kind = 0;
@@ -404,13 +376,10 @@ error:
 static int add_attribute(PyObject **dict, Reader *r, const Options *options) {
     Reader item;
     if (read_length_delimited(r, &item) < 0) return -1;
-    if (*dict == NULL && (*dict = PyDict_New()) == NULL) return -1;
+    if (or_default(dict, PyDict_New) < 0) return -1;
     return add_key_value(*dict, &item, 0, options);
 }
 
-static PyObject *new_dict_if_null(PyObject *dict) {
-    return dict != NULL ? dict : PyDict_New();
-}
 
 static PyObject *unsigned_long(uint64_t value) {
     return PyLong_FromUnsignedLongLong(value);
@@ -426,7 +395,7 @@ static PyObject *decode_event(Reader *r, const Options *options) {
         Reader payload;
         if (read_tag(r, &field, &wire_type) < 0) goto error;
         if (field == 1 && wire_type == WIRE_FIXED64) {
-            if (read_fixed64(r, &time) < 0) goto error;
+            if (read_fixed(r, &time, 8) < 0) goto error;
         } else if (field == 2 && wire_type == WIRE_LEN) {
             if (read_length_delimited(r, &payload) < 0 || store(&name, text_from(&payload)) < 0) goto error;
         } else if (field == 3 && wire_type == WIRE_LEN) {
@@ -437,11 +406,8 @@ static PyObject *decode_event(Reader *r, const Options *options) {
             goto error;
         }
     }
-    if (name == NULL) {
-        name = EmptyText;
-        Py_INCREF(name);
-    }
-    if ((attributes = new_dict_if_null(attributes)) == NULL) goto error;
+    or_default(&name, empty_text);
+    if (or_default(&attributes, PyDict_New) < 0) goto error;
     return Py_BuildValue("(NNNN)", unsigned_long(time), name, attributes, unsigned_long((uint32_t)dropped));
 error:
     Py_XDECREF(name);
@@ -468,18 +434,15 @@ static PyObject *decode_link(Reader *r, const Options *options) {
         } else if (field == 5 && wire_type == WIRE_VARINT) {
             if (read_varint(r, &dropped) < 0) goto error;
         } else if (field == 6 && wire_type == WIRE_FIXED32) {
-            if (read_fixed32(r, &flags) < 0) goto error;
+            if (read_fixed(r, &flags, 4) < 0) goto error;
         } else if (skip_field(r, field, wire_type, 0) < 0) {
             goto error;
         }
     }
-    if (trace_id == NULL && (trace_id = PyBytes_FromStringAndSize(NULL, 0)) == NULL) goto error;
-    if (span_id == NULL && (span_id = PyBytes_FromStringAndSize(NULL, 0)) == NULL) goto error;
-    if (trace_state == NULL) {
-        trace_state = EmptyText;
-        Py_INCREF(trace_state);
-    }
-    if ((attributes = new_dict_if_null(attributes)) == NULL) goto error;
+    or_default(&trace_state, empty_text);
+    if (or_default(&trace_id, empty_bytes) < 0 || or_default(&span_id, empty_bytes) < 0 ||
+        or_default(&attributes, PyDict_New) < 0)
+        goto error;
     return Py_BuildValue("(NNNNNN)", trace_id, span_id, trace_state, attributes,
                          unsigned_long((uint32_t)dropped), unsigned_long(flags));
 error:
@@ -492,7 +455,7 @@ error:
 
 static int append_decoded(PyObject **list, PyObject *item) {
     if (item == NULL) return -1;
-    if (*list == NULL && (*list = PyList_New(0)) == NULL) {
+    if (or_default(list, empty_list) < 0) {
         Py_DECREF(item);
         return -1;
     }
@@ -501,9 +464,6 @@ static int append_decoded(PyObject **list, PyObject *item) {
     return appended;
 }
 
-static PyObject *list_if_null(PyObject *list) {
-    return list != NULL ? list : PyList_New(0);
-}
 
 /* Span field positions in the tuple decode_span returns (convert/wire.py names them). */
 enum {
@@ -549,21 +509,17 @@ static PyObject *decode_span(Reader *r, const Options *options) {
             }
             if (read_length_delimited(r, &payload) < 0) goto error;
             switch (field) {
-            case 1:
-                if (store(&objects[SPAN_TRACE_ID], bytes_from(&payload)) < 0) goto error;
-                break;
+            case 1: /* trace_id, span_id, trace_state, parent_span_id, name */
             case 2:
-                if (store(&objects[SPAN_SPAN_ID], bytes_from(&payload)) < 0) goto error;
-                break;
             case 3:
-                if (store(&objects[SPAN_TRACE_STATE], text_from(&payload)) < 0) goto error;
-                break;
             case 4:
-                if (store(&objects[SPAN_PARENT_SPAN_ID], bytes_from(&payload)) < 0) goto error;
+            case 5: {
+                static const int slot_of[] = {-1, SPAN_TRACE_ID, SPAN_SPAN_ID, SPAN_TRACE_STATE,
+                                              SPAN_PARENT_SPAN_ID, SPAN_NAME};
+                PyObject *value = (field == 3 || field == 5) ? text_from(&payload) : bytes_from(&payload);
+                if (store(&objects[slot_of[field]], value) < 0) goto error;
                 break;
-            case 5:
-                if (store(&objects[SPAN_NAME], text_from(&payload)) < 0) goto error;
-                break;
+            }
             case 11:
                 if (append_decoded(&objects[SPAN_EVENTS], decode_event(&payload, options)) < 0) goto error;
                 break;
@@ -575,9 +531,9 @@ static PyObject *decode_span(Reader *r, const Options *options) {
                 break;
             }
         } else if (wire_type == WIRE_FIXED64 && (field == 7 || field == 8)) {
-            if (read_fixed64(r, field == 7 ? &start : &end) < 0) goto error;
+            if (read_fixed(r, field == 7 ? &start : &end, 8) < 0) goto error;
         } else if (wire_type == WIRE_FIXED32 && field == 16) {
-            if (read_fixed32(r, &flags) < 0) goto error;
+            if (read_fixed(r, &flags, 4) < 0) goto error;
         } else if (wire_type == WIRE_VARINT && (field == 6 || field == 10 || field == 12 || field == 14)) {
             uint64_t *target = field == 6    ? &kind
                                : field == 10 ? &dropped_attributes
@@ -588,20 +544,14 @@ static PyObject *decode_span(Reader *r, const Options *options) {
             goto error;
         }
     }
-    int ids[] = {SPAN_TRACE_ID, SPAN_SPAN_ID, SPAN_PARENT_SPAN_ID};
-    for (int i = 0; i < 3; i++) {
-        if (objects[ids[i]] == NULL && (objects[ids[i]] = PyBytes_FromStringAndSize(NULL, 0)) == NULL) goto error;
-    }
-    int texts[] = {SPAN_TRACE_STATE, SPAN_NAME, SPAN_STATUS_MESSAGE};
-    for (int i = 0; i < 3; i++) {
-        if (objects[texts[i]] == NULL) {
-            objects[texts[i]] = EmptyText;
-            Py_INCREF(EmptyText);
-        }
-    }
-    if ((objects[SPAN_ATTRIBUTES] = new_dict_if_null(objects[SPAN_ATTRIBUTES])) == NULL) goto error;
-    if ((objects[SPAN_EVENTS] = list_if_null(objects[SPAN_EVENTS])) == NULL) goto error;
-    if ((objects[SPAN_LINKS] = list_if_null(objects[SPAN_LINKS])) == NULL) goto error;
+    or_default(&objects[SPAN_TRACE_STATE], empty_text);
+    or_default(&objects[SPAN_NAME], empty_text);
+    or_default(&objects[SPAN_STATUS_MESSAGE], empty_text);
+    if (or_default(&objects[SPAN_TRACE_ID], empty_bytes) < 0 || or_default(&objects[SPAN_SPAN_ID], empty_bytes) < 0 ||
+        or_default(&objects[SPAN_PARENT_SPAN_ID], empty_bytes) < 0 ||
+        or_default(&objects[SPAN_ATTRIBUTES], PyDict_New) < 0 || or_default(&objects[SPAN_EVENTS], empty_list) < 0 ||
+        or_default(&objects[SPAN_LINKS], empty_list) < 0)
+        goto error;
     if ((objects[SPAN_FLAGS] = unsigned_long(flags)) == NULL) goto error;
     if ((objects[SPAN_KIND] = PyLong_FromLong((int32_t)kind)) == NULL) goto error;
     if ((objects[SPAN_START] = unsigned_long(start)) == NULL) goto error;
@@ -641,46 +591,9 @@ static int decode_scope(Reader *r, PyObject **name, PyObject **version, const Op
     return 0;
 }
 
-/* ScopeSpans -> (scope_name, scope_version, [span, ...]) */
-static PyObject *decode_scope_spans(Reader *r, const Options *options) {
-    PyObject *name = NULL, *version = NULL, *spans = NULL;
-    while (r->p < r->end) {
-        uint32_t field;
-        int wire_type;
-        Reader payload;
-        if (read_tag(r, &field, &wire_type) < 0) goto error;
-        if ((field == 1 || field == 2) && wire_type == WIRE_LEN) {
-            if (read_length_delimited(r, &payload) < 0) goto error;
-            if (field == 1) {
-                if (decode_scope(&payload, &name, &version, options) < 0) goto error;
-            } else if (append_decoded(&spans, decode_span(&payload, options)) < 0) {
-                goto error;
-            }
-        } else if (field == 3 && wire_type == WIRE_LEN) { /* schema_url */
-            if (read_length_delimited(r, &payload) < 0 || check_text(&payload) < 0) goto error;
-        } else if (skip_field(r, field, wire_type, 0) < 0) {
-            goto error;
-        }
-    }
-    if (name == NULL) {
-        name = EmptyText;
-        Py_INCREF(name);
-    }
-    if (version == NULL) {
-        version = EmptyText;
-        Py_INCREF(version);
-    }
-    if ((spans = list_if_null(spans)) == NULL) goto error;
-    return Py_BuildValue("(NNN)", name, version, spans);
-error:
-    Py_XDECREF(name);
-    Py_XDECREF(version);
-    Py_XDECREF(spans);
-    return NULL;
-}
-
-/* Resource -> its attributes, into *attributes. */
-static int decode_resource(Reader *r, PyObject **attributes, const Options *options) {
+/* Resource -> its attributes, into *attributes (the second slot is unused: see decode_grouping). */
+static int decode_resource(Reader *r, PyObject **attributes, PyObject **Py_UNUSED(unused),
+                           const Options *options) {
     while (r->p < r->end) {
         uint32_t field;
         int wire_type;
@@ -697,34 +610,55 @@ static int decode_resource(Reader *r, PyObject **attributes, const Options *opti
     return 0;
 }
 
-/* ResourceSpans -> (resource_attributes, [scope_spans, ...]) */
-static PyObject *decode_resource_spans(Reader *r, const Options *options) {
-    PyObject *attributes = NULL, *scopes = NULL;
+typedef int (*HeaderDecoder)(Reader *, PyObject **, PyObject **, const Options *);
+typedef PyObject *(*ChildDecoder)(Reader *, const Options *);
+
+/* ResourceSpans and ScopeSpans share a layout: 1 a header (resource or scope), read into two
+ * slots; 2 the repeated children (scope spans or spans); 3 schema_url, only checked. */
+static int decode_grouping(Reader *r, const Options *options, HeaderDecoder header, PyObject **first,
+                           PyObject **second, ChildDecoder child, PyObject **children) {
     while (r->p < r->end) {
         uint32_t field;
         int wire_type;
         Reader payload;
-        if (read_tag(r, &field, &wire_type) < 0) goto error;
-        if ((field == 1 || field == 2) && wire_type == WIRE_LEN) {
-            if (read_length_delimited(r, &payload) < 0) goto error;
-            if (field == 1) {
-                if (decode_resource(&payload, &attributes, options) < 0) goto error;
-            } else if (append_decoded(&scopes, decode_scope_spans(&payload, options)) < 0) {
-                goto error;
-            }
-        } else if (field == 3 && wire_type == WIRE_LEN) { /* schema_url */
-            if (read_length_delimited(r, &payload) < 0 || check_text(&payload) < 0) goto error;
+        if (read_tag(r, &field, &wire_type) < 0) return -1;
+        if (field >= 1 && field <= 3 && wire_type == WIRE_LEN) {
+            if (read_length_delimited(r, &payload) < 0) return -1;
+            int done = field == 1   ? header(&payload, first, second, options)
+                       : field == 2 ? append_decoded(children, child(&payload, options))
+                                    : check_text(&payload);
+            if (done < 0) return -1;
         } else if (skip_field(r, field, wire_type, 0) < 0) {
-            goto error;
+            return -1;
         }
     }
-    if ((attributes = new_dict_if_null(attributes)) == NULL) goto error;
-    if ((scopes = list_if_null(scopes)) == NULL) goto error;
+    return or_default(children, empty_list);
+}
+
+/* ScopeSpans -> (scope_name, scope_version, [span, ...]) */
+static PyObject *decode_scope_spans(Reader *r, const Options *options) {
+    PyObject *name = NULL, *version = NULL, *spans = NULL;
+    if (decode_grouping(r, options, decode_scope, &name, &version, decode_span, &spans) < 0) {
+        Py_XDECREF(name);
+        Py_XDECREF(version);
+        Py_XDECREF(spans);
+        return NULL;
+    }
+    or_default(&name, empty_text);
+    or_default(&version, empty_text);
+    return Py_BuildValue("(NNN)", name, version, spans);
+}
+
+/* ResourceSpans -> (resource_attributes, [scope_spans, ...]) */
+static PyObject *decode_resource_spans(Reader *r, const Options *options) {
+    PyObject *attributes = NULL, *scopes = NULL;
+    if (decode_grouping(r, options, decode_resource, &attributes, NULL, decode_scope_spans, &scopes) < 0 ||
+        or_default(&attributes, PyDict_New) < 0) {
+        Py_XDECREF(attributes);
+        Py_XDECREF(scopes);
+        return NULL;
+    }
     return Py_BuildValue("(NN)", attributes, scopes);
-error:
-    Py_XDECREF(attributes);
-    Py_XDECREF(scopes);
-    return NULL;
 }
 
 static PyObject *decode_traces(PyObject *Py_UNUSED(module), PyObject *args) {

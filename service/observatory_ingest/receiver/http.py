@@ -70,7 +70,7 @@ class HttpReceiver:
             try:
                 payload = await self.read_body(request)
                 decode = (
-                    json_decoder(signal.request_type, payload)
+                    json_decoder(signal, payload)
                     if content_type == JSON
                     else protobuf_decoder(signal, payload)
                 )

@@ -12,6 +12,7 @@ from google.protobuf import json_format
 from google.protobuf.message import Message
 
 from observatory_ingest.errors import InvalidRequest
+from observatory_ingest.signals import Signal
 
 # Where OTLP puts trace and span ids: spans, links, log records, exemplars.
 ID_FIELDS = frozenset({"traceId", "spanId", "parentSpanId", "trace_id", "span_id", "parent_span_id"})
@@ -33,8 +34,11 @@ def hex_ids_to_base64(node: Any) -> None:
             hex_ids_to_base64(item)
 
 
-def json_decoder(request_type: type[Message], payload: bytes) -> Callable[[int], Any]:
-    def decode(_max_attribute_bytes: int) -> Any:
+def json_decoder(signal: Signal, payload: bytes) -> Callable[[int], Any]:
+    """Then the same decoder as protobuf bodies take: one path into conversion."""
+    request_type = signal.request_type
+
+    def decode(max_attribute_bytes: int) -> Any:
         try:
             document = orjson.loads(payload)
         except orjson.JSONDecodeError as error:
@@ -43,7 +47,8 @@ def json_decoder(request_type: type[Message], payload: bytes) -> Callable[[int],
             raise InvalidRequest("the JSON body must be an object")
         hex_ids_to_base64(document)
         try:
-            return json_format.ParseDict(document, request_type(), ignore_unknown_fields=True)
+            message = json_format.ParseDict(document, request_type(), ignore_unknown_fields=True)
+            return signal.decode(message.SerializeToString(), max_attribute_bytes)
         except (json_format.ParseError, binascii.Error, ValueError) as error:
             raise InvalidRequest(f"cannot decode {request_type.__name__} from JSON: {error}") from None
 
