@@ -151,3 +151,17 @@ class TableLock:
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self.release()
+
+
+async def refresh_aggregates(connection: asyncpg.Connection, views: tuple[str, ...]) -> None:
+    """Refresh continuous aggregates now. The refresh policy's own job may hold a view's refresh
+    lock for a moment (TimescaleDB then refuses a second refresh): wait and try again."""
+    for view in views:
+        for attempt in range(50):
+            try:
+                await connection.execute(f"CALL refresh_continuous_aggregate('{view}', NULL, NULL)")
+                break
+            except asyncpg.LockNotAvailableError:
+                if attempt == 49:
+                    raise
+                await asyncio.sleep(0.2)

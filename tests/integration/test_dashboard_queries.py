@@ -7,6 +7,7 @@ import re
 import asyncpg
 
 from tests.deploy_files import dashboard_targets
+from tests.integration.conftest import refresh_aggregates
 
 
 def with_time_range(sql: str) -> str:
@@ -24,8 +25,7 @@ async def test_every_sql_panel_runs_and_returns_rows(db: asyncpg.Connection, bac
                CASE WHEN g % 5 = 0 THEN 'rate limited' END, 10, 20, 30, 0.001, g
         FROM generate_series(1, 120) g""")
     if backend == "timescaledb":
-        for view in ("llm_metrics_1min", "llm_metrics_1hour", "llm_error_summary"):
-            await db.execute(f"CALL refresh_continuous_aggregate('{view}', NULL, NULL)")
+        await refresh_aggregates(db, ("llm_metrics_1min", "llm_metrics_1hour", "llm_error_summary"))
     queries = [target["rawSql"] for target in dashboard_targets("grafana-postgresql-datasource")]
     assert len(queries) >= 7
     for sql in queries:

@@ -17,7 +17,7 @@ from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 from observatory_ingest.app import RunningService, running_service
 from observatory_ingest.signals import SIGNALS
 from observatory_ingest.store.keys import create_key, lookup_prefix, revoke_key
-from tests.integration.conftest import service_settings
+from tests.integration.conftest import refresh_aggregates, service_settings
 from tests.integration.otlp_client import export
 from tests.otlp_builders import any_value, key_values, span, trace_request
 
@@ -523,8 +523,9 @@ async def test_rollups_over_ingested_calls_match_the_raw_rows(
         )
     await export(service.grpc_port, "traces", trace_request(spans))
     if backend == "timescaledb":
-        for view in ("llm_metrics_1min", "llm_metrics_1hour", "llm_metrics_1day", "llm_error_summary"):
-            await db.execute(f"CALL refresh_continuous_aggregate('{view}', NULL, NULL)")
+        await refresh_aggregates(
+            db, ("llm_metrics_1min", "llm_metrics_1hour", "llm_metrics_1day", "llm_error_summary")
+        )
     raw = await db.fetchrow(
         "SELECT count(*) AS requests, sum(prompt_tokens) AS prompt, sum(total_cost_usd) AS cost, "
         "count(*) FILTER (WHERE status_code = 'error') AS errors "

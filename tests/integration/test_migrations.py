@@ -19,7 +19,7 @@ from observatory_ingest.store.migrate import (
     discover,
 )
 from observatory_ingest.store.verify import verify
-from tests.integration.conftest import create_database, drop_database, dsn_for
+from tests.integration.conftest import create_database, drop_database, dsn_for, refresh_aggregates
 from tests.integration.schema_spec import (
     EXPECTED_COLUMNS,
     PRIMARY_KEYS,
@@ -312,8 +312,9 @@ async def test_rollups_match_raw_rows_after_refresh(conn: asyncpg.Connection, ba
                'user-' || (g % 4)
         FROM generate_series(1, 500) g""")
     if backend == "timescaledb":
-        for view in ("llm_metrics_1min", "llm_metrics_1hour", "llm_metrics_1day", "llm_error_summary"):
-            await conn.execute(f"CALL refresh_continuous_aggregate('{view}', NULL, NULL)")
+        await refresh_aggregates(
+            conn, ("llm_metrics_1min", "llm_metrics_1hour", "llm_metrics_1day", "llm_error_summary")
+        )
     raw = await conn.fetchrow(
         "SELECT count(*) AS requests, sum(prompt_tokens) AS prompt, sum(completion_tokens) AS completion, "
         "sum(total_cost_usd) AS cost, count(*) FILTER (WHERE status_code = 'error') AS errors "
