@@ -1,5 +1,5 @@
-"""Build hook: compiles the C decoder (service/observatory_ingest/native/*.c) with the compiler
-Python itself was built with. It goes next to the package sources, so an editable install
+"""Build hook: compiles the C extensions (service/observatory_ingest/native/*.c) with the compiler
+Python itself was built with. Each goes next to the package sources, so an editable install
 imports it from the checkout, and into the wheel, which then carries a platform tag."""
 
 from __future__ import annotations
@@ -13,7 +13,10 @@ from typing import Any
 from hatchling.builders.hooks.plugin.interface import BuildHookInterface
 
 PACKAGE = Path("service/observatory_ingest")
-EXTENSIONS = {"_otlp_wire": PACKAGE / "native" / "otlp_wire.c"}
+EXTENSIONS = {
+    "_otlp_wire": PACKAGE / "native" / "otlp_wire.c",
+    "_trace_rows": PACKAGE / "native" / "trace_rows.c",
+}
 
 
 def compile_extension(root: Path, name: str, source: Path) -> Path:

@@ -6,6 +6,9 @@ from __future__ import annotations
 from hashlib import blake2b
 from typing import Any
 
+import orjson
+
+from observatory_ingest._trace_rows import span_rows
 from observatory_ingest.convert.common import (
     POSTGRES_EPOCH_US,
     Converted,
@@ -188,8 +191,10 @@ def span_times(span: DecodedSpan, now: int) -> tuple[int, int | None, list[str]]
 class TraceConverter:
     """Rows of one request; one instance per request."""
 
-    def __init__(self, context: ConvertContext) -> None:
+    def __init__(self, context: ConvertContext, native_rows: bool = True) -> None:
         self.context = context
+        # The C row builder (native/trace_rows.c) takes what it can; it never strips content.
+        self.native_rows = native_rows and context.content.keep
         self.project = context.project
         self.spans: list[Row] = []
         self.events: list[Row] = []
@@ -229,20 +234,29 @@ class TraceConverter:
         self.result.tables["trace_parts"] = [tuple(part) for part in self.trace_parts.values()]
         return self.result
 
-    def add_to_trace_part(
-        self,
-        trace_uuid: str,
-        is_root: bool,
-        name: str,
-        service: str,
-        start: tuple[int],
-        end: tuple[int] | None,
-        status: str,
-        message: str | None,
-        span_attributes_json: str,
-        resource_json: str,
-    ) -> None:
+    def add_to_trace_part(self, row: Row) -> None:
         """This request's share of a trace's summary, merged with other shares in SQL."""
+        # The trace_spans row, in SPAN_COLUMNS order.
+        (
+            _,
+            _,
+            trace_uuid,
+            _,
+            parent,
+            name,
+            _,
+            service,
+            start,
+            end,
+            _,
+            status,
+            message,
+            span_attributes_json,
+            _,
+            _,
+            resource_json,
+            *_,
+        ) = row
         part = self.trace_parts.get(trace_uuid)
         if part is None:
             # Columns of TRACE_PART_COLUMNS: id, project_id, trace_id, service_name, start_time, end_time,
@@ -271,7 +285,7 @@ class TraceConverter:
             part[6] = status
         if status == "error" and message is not None and (part[7] is None or message < part[7]):
             part[7] = message
-        if is_root and part[8] is None:
+        if parent is None and part[8] is None:
             part[3], part[8], part[9], part[10] = service, name, span_attributes_json, resource_json
         elif part[8] is None and service < part[3]:
             part[3] = service
@@ -285,8 +299,41 @@ class TraceConverter:
         service: str,
         scope: tuple[str | None, str | None],
     ) -> None:
+        built = None
+        if self.native_rows:
+            earliest, latest = self.plausible_window
+            built = span_rows(
+                span,
+                self.project,
+                self.context.project_id,
+                service,
+                resource_json,
+                scope[0],
+                scope[1],
+                earliest,
+                latest,
+                orjson.dumps,
+            )
+        if built is None:
+            built = self.reference_rows(span, span_attributes, resource_json, service, scope)
+        row, event_rows, events, start, end = built
+        self.spans.append(row)
+        self.events.extend(event_rows)
+        self.add_to_trace_part(row)
+        if is_llm_call(span_attributes):
+            self.add_llm_call(span, row, start, end, span_attributes, resource_attributes, events)
+
+    def reference_rows(
+        self,
+        span: DecodedSpan,
+        span_attributes: dict[str, Any],
+        resource_json: str,
+        service: str,
+        scope: tuple[str | None, str | None],
+    ) -> SpanRows:
+        """The trace_spans row, trace_events rows and kept events of a span, with every fix-up
+        (native/trace_rows.c builds the same for the spans that need none)."""
         project_id = self.context.project_id
-        # One unpacking instead of a lookup per field: this method runs for every span.
         (
             trace_id,
             span_id,
@@ -317,6 +364,7 @@ class TraceConverter:
                 span_attributes[SANITIZED_KEY] = fixed
                 self.result.sanitized += 1
         events: list[SpanEvent] = []
+        event_rows: list[Row] = []
         for index, (event_time, event_name, event_attributes, event_dropped) in enumerate(span_events):
             if not earliest <= event_time <= latest:
                 event_time = start
@@ -326,7 +374,7 @@ class TraceConverter:
             event_name = text(event_name, 255)
             event_json = to_json(event_attributes)
             events.append((event_id, event_name, event_time, event_attributes, event_json, event_dropped))
-            self.events.append(
+            event_rows.append(
                 (
                     event_id,
                     project_id,
@@ -372,21 +420,7 @@ class TraceConverter:
             int32_count(dropped_events),
             int32_count(dropped_links),
         )
-        self.spans.append(row)
-        self.add_to_trace_part(
-            trace_uuid,
-            parent is None,
-            name,
-            service,
-            start_ts,
-            end_ts,
-            status,
-            message,
-            attributes_json,
-            resource_json,
-        )
-        if is_llm_call(span_attributes):
-            self.add_llm_call(span, row, start, end, span_attributes, resource_attributes, events)
+        return row, event_rows, events, start, end
 
     def add_llm_call(
         self,
@@ -506,6 +540,8 @@ class TraceConverter:
 # A span's event as conversion keeps it: (id, name, time_unix_nano, attributes, attributes as JSON,
 # dropped_attributes_count). A plain tuple: a class instance per event costs measurably more.
 SpanEvent = tuple[str, str, int, dict[str, Any], str, int]
+# A span's trace_spans row, its trace_events rows, its kept events, its start and end (ns).
+SpanRows = tuple[Row, list[Row], list[SpanEvent], int, int | None]
 
 
 def events_json(events: list[SpanEvent]) -> str:
@@ -534,8 +570,8 @@ def error_message(span: DecodedSpan, span_attributes: dict[str, Any], events: li
     return str(error_type) if error_type else None
 
 
-def convert_traces(request: DecodedTraces, context: ConvertContext) -> Converted:
-    return TraceConverter(context).convert(request)
+def convert_traces(request: DecodedTraces, context: ConvertContext, native_rows: bool = True) -> Converted:
+    return TraceConverter(context, native_rows).convert(request)
 
 
 def links(span_links: list[tuple[Any, ...]]) -> list[dict[str, Any]]:

@@ -14,6 +14,8 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "span_tuple.h"
+
 #define MAX_DEPTH 16 /* nesting of AnyValue arrays and key-value lists kept (common.MAX_DEPTH) */
 #define MAX_GROUP_DEPTH 64
 #define MAX_NESTING 101 /* messages within messages, the request included: the runtime's limit */
@@ -464,14 +466,6 @@ static int append_decoded(PyObject **list, PyObject *item) {
     return appended;
 }
 
-
-/* Span field positions in the tuple decode_span returns (convert/wire.py names them). */
-enum {
-    SPAN_TRACE_ID, SPAN_SPAN_ID, SPAN_TRACE_STATE, SPAN_PARENT_SPAN_ID, SPAN_FLAGS, SPAN_NAME,
-    SPAN_KIND, SPAN_START, SPAN_END, SPAN_ATTRIBUTES, SPAN_DROPPED_ATTRIBUTES, SPAN_EVENTS,
-    SPAN_DROPPED_EVENTS, SPAN_LINKS, SPAN_DROPPED_LINKS, SPAN_STATUS_MESSAGE, SPAN_STATUS_CODE,
-    SPAN_FIELDS
-};
 
 static int decode_status(Reader *r, PyObject **message, int32_t *code) {
     while (r->p < r->end) {

@@ -1,0 +1,16 @@
+from collections.abc import Callable
+from typing import Any
+
+def span_rows(
+    span: tuple[Any, ...],
+    project: bytes,
+    project_id: str,
+    service: str,
+    resource_json: str,
+    scope_name: str | None,
+    scope_version: str | None,
+    earliest: int,
+    latest: int,
+    dumps: Callable[[Any], bytes],
+) -> tuple[tuple[Any, ...], list[tuple[Any, ...]], list[tuple[Any, ...]], int, int | None] | None: ...
+def blake2b_16(data: bytes) -> bytes: ...
