@@ -50,8 +50,8 @@ plausible_times = st.integers(NOW - 10**15, NOW + 10**15)
 def ordinary_spans(draw: Any) -> Span:
     start = draw(plausible_times)
     span = Span(
-        trace_id=draw(st.binary(min_size=16, max_size=16)),
-        span_id=draw(st.binary(min_size=8, max_size=8)),
+        trace_id=draw(st.one_of(st.binary(min_size=16, max_size=16), st.just(bytes(16)))),
+        span_id=draw(st.one_of(st.binary(min_size=8, max_size=8), st.just(bytes(8)))),
         parent_span_id=draw(st.one_of(st.just(b""), st.binary(min_size=8, max_size=8))),
         name=draw(st.one_of(texts, st.text(min_size=250, max_size=260))),
         kind=draw(st.integers(-2, 9)),

@@ -216,20 +216,39 @@ class TraceConverter:
 
     def convert(self, request: DecodedTraces) -> Converted:
         keep_content = self.context.content.keep
+        project, project_id = self.project, self.context.project_id
+        earliest, latest = self.plausible_window
         for resource_attributes, scopes in request:
             service = service_name(resource_attributes)
             resource_json = to_json(resource_attributes)
             for scope_name, scope_version, spans in scopes:
                 scope = (optional_text(scope_name, 255), optional_text(scope_version, 50))
                 for span in spans:
-                    problem = span_problem(span)
-                    if problem:
-                        self.result.reject(problem)
-                        continue
+                    built = None
+                    if self.native_rows:
+                        # None for whatever needs the reference's care, invalid spans included.
+                        built = span_rows(
+                            span,
+                            project,
+                            project_id,
+                            service,
+                            resource_json,
+                            scope[0],
+                            scope[1],
+                            earliest,
+                            latest,
+                            orjson.dumps,
+                        )
                     span_attributes = span[ATTRIBUTES]
-                    if not keep_content:
-                        span_attributes = strip_content(span_attributes)
-                    self.add_span(span, span_attributes, resource_attributes, resource_json, service, scope)
+                    if built is None:
+                        problem = span_problem(span)
+                        if problem:
+                            self.result.reject(problem)
+                            continue
+                        if not keep_content:
+                            span_attributes = strip_content(span_attributes)
+                        built = self.reference_rows(span, span_attributes, resource_json, service, scope)
+                    self.add_span(span, built, span_attributes, resource_attributes)
                     self.result.accepted += 1
         self.result.tables["trace_parts"] = [tuple(part) for part in self.trace_parts.values()]
         return self.result
@@ -293,29 +312,10 @@ class TraceConverter:
     def add_span(
         self,
         span: DecodedSpan,
+        built: SpanRows,
         span_attributes: dict[str, Any],
         resource_attributes: dict[str, Any],
-        resource_json: str,
-        service: str,
-        scope: tuple[str | None, str | None],
     ) -> None:
-        built = None
-        if self.native_rows:
-            earliest, latest = self.plausible_window
-            built = span_rows(
-                span,
-                self.project,
-                self.context.project_id,
-                service,
-                resource_json,
-                scope[0],
-                scope[1],
-                earliest,
-                latest,
-                orjson.dumps,
-            )
-        if built is None:
-            built = self.reference_rows(span, span_attributes, resource_json, service, scope)
         row, event_rows, events, start, end = built
         self.spans.append(row)
         self.events.extend(event_rows)

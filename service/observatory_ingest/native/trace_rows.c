@@ -1,9 +1,9 @@
 /* The trace_spans row and trace_events rows of one decoded span, built in C.
  *
  * convert/traces.py (TraceConverter.reference_rows) is the reference: this builds the same rows
- * for the common span and returns None for anything that needs the reference's care (a time
- * outside the plausible window, a name or text to shorten or clean of NUL characters, links, JSON
- * holding a NUL escape, ids of unexpected length). tests/unit/test_trace_rows.py holds the two to
+ * for the common span and returns None for anything that needs the reference's care (ids it
+ * rejects, a time outside the plausible window, a name or text to shorten or clean of NUL
+ * characters, links, JSON holding a NUL escape). tests/unit/test_trace_rows.py holds the two to
  * the same output.
  *
  * Ids are BLAKE2b digests of 16 bytes, as hashlib.blake2b(key, digest_size=16) computes them;
@@ -273,7 +273,9 @@ static PyObject *span_rows(PyObject *Py_UNUSED(module), PyObject *const *args, P
     PyObject *parent_id = PyTuple_GET_ITEM(span, SPAN_PARENT_SPAN_ID), *name = PyTuple_GET_ITEM(span, SPAN_NAME);
     PyObject *events = PyTuple_GET_ITEM(span, SPAN_EVENTS), *links = PyTuple_GET_ITEM(span, SPAN_LINKS);
     Py_ssize_t project_length = PyBytes_GET_SIZE(project);
+    static const uint8_t zero_id[16] = {0};
     if (PyBytes_GET_SIZE(trace_id) != 16 || PyBytes_GET_SIZE(span_id) != 8 ||
+        memcmp(PyBytes_AS_STRING(trace_id), zero_id, 16) == 0 || memcmp(PyBytes_AS_STRING(span_id), zero_id, 8) == 0 ||
         (PyBytes_GET_SIZE(parent_id) != 0 && PyBytes_GET_SIZE(parent_id) != 8) || project_length + 24 > MAX_KEY ||
         PyList_GET_SIZE(links) != 0 || !plain_text(name, MAX_NAME))
         Py_RETURN_NONE;
