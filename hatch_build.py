@@ -16,6 +16,7 @@ PACKAGE = Path("service/observatory_ingest")
 EXTENSIONS = {
     "_otlp_wire": PACKAGE / "native" / "otlp_wire.c",
     "_trace_rows": PACKAGE / "native" / "trace_rows.c",
+    "_attribute_fields": PACKAGE / "native" / "attribute_fields.c",
 }
 
 

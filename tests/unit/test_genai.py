@@ -7,7 +7,14 @@ from typing import Any
 import orjson
 
 from observatory_ingest.convert.context import ContentPolicy
-from observatory_ingest.convert.genai import cap_messages, cap_text, is_llm_call, llm_fields, strip_content
+from observatory_ingest.convert.genai import (
+    cap_messages,
+    cap_text,
+    is_llm_call,
+    llm_fields,
+    resource_environment,
+    strip_content,
+)
 
 KEEP = ContentPolicy()
 
@@ -18,7 +25,7 @@ def fields(
     resource: dict[str, Any] | None = None,
     content: ContentPolicy = KEEP,
 ) -> dict[str, Any]:
-    return llm_fields(attributes, resource or {}, events or [], 1_000_000_000, content)
+    return llm_fields(attributes, resource_environment(resource or {}), events or [], 1_000_000_000, content)
 
 
 def test_what_counts_as_an_llm_call() -> None:
@@ -174,3 +181,18 @@ def test_content_drop_and_caps() -> None:
     capped = orjson.loads(cap_messages([{"role": "user", "content": "y" * 50}] * 4, 120) or "")
     assert capped[0] == {"role": "user", "content": "y" * 50}
     assert capped[-1] == {"role": "observatory", "content": "[truncated: 1 of 4 messages kept]"}
+
+
+def test_token_counts_that_are_no_integer_are_left_out() -> None:
+    result = fields(
+        {
+            "gen_ai.provider.name": "openai",
+            "gen_ai.usage.input_tokens": float("inf"),
+            "gen_ai.usage.output_tokens": float("nan"),
+            "gen_ai.usage.total_tokens": "12",
+            "gen_ai.usage.cache_read.input_tokens": True,
+            "gen_ai.usage.reasoning.output_tokens": 7.9,
+        }
+    )
+    assert (result["prompt_tokens"], result["completion_tokens"], result["total_tokens"]) == (None, None, 12)
+    assert (result["cache_read_tokens"], result["reasoning_tokens"]) == (None, 7)

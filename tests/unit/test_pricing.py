@@ -2,7 +2,10 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from observatory_ingest.convert.pricing import Price, PriceBook, Usage, canonical_provider, cost_of
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from observatory_ingest.convert.pricing import Price, PriceBook, canonical_provider, cost_of
 
 D = Decimal
 T2025, T2026 = 1_735_689_600_000_000, 1_767_225_600_000_000  # 2025-01-01, 2026-01-01 in µs
@@ -25,7 +28,7 @@ def price(
 
 def test_cached_tokens_are_a_priced_subset_of_input_and_output_is_output() -> None:
     gpt4o = price("gpt-4o", cr="1.25")
-    cost = cost_of(gpt4o, Usage(input_tokens=1200, output_tokens=300, cache_read_tokens=200))
+    cost = cost_of(gpt4o, input_tokens=1200, output_tokens=300, cache_read_tokens=200)
     assert cost.prompt_usd == D("0.00275")  # 1000 x 2.50 + 200 x 1.25 per million
     assert cost.completion_usd == D("0.003")
     assert cost.total_usd == D("0.00575")
@@ -33,10 +36,10 @@ def test_cached_tokens_are_a_priced_subset_of_input_and_output_is_output() -> No
 
 def test_cache_writes_use_their_price_and_missing_cache_prices_fall_back_to_input() -> None:
     sonnet = price("claude-sonnet-4-5", "anthropic", i="3", o="15", cr="0.30", cw="3.75")
-    cost = cost_of(sonnet, Usage(5000, 800, cache_read_tokens=3000, cache_write_tokens=1000))
+    cost = cost_of(sonnet, 5000, 800, cache_read_tokens=3000, cache_write_tokens=1000)
     assert cost.prompt_usd == D("0.00765") and cost.completion_usd == D("0.012")
     plain = price("m", i="1", o="1")
-    assert cost_of(plain, Usage(100, 0, cache_read_tokens=40)).prompt_usd == D("0.0001")
+    assert cost_of(plain, 100, 0, cache_read_tokens=40).prompt_usd == D("0.0001")
 
 
 def test_exact_match_beats_prefix_and_the_longest_prefix_wins() -> None:
@@ -63,3 +66,30 @@ def test_provider_names_of_every_family_fold_onto_pricing_names() -> None:
     assert canonical_provider("mistral_ai") == "mistral"
     assert canonical_provider("Azure.AI.OpenAI") == "openai"
     assert canonical_provider("cohere") == "cohere"
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.decimals(min_value=0, max_value=10**6, places=8, allow_nan=False), min_size=4, max_size=4),
+    st.lists(st.integers(0, 10**9), min_size=4, max_size=4),
+)
+def test_costs_are_exact_decimal_arithmetic(rates: list[Decimal], tokens: list[int]) -> None:
+    input_rate, output_rate, read_rate, write_rate = rates
+    input_tokens, output_tokens, read_tokens, write_tokens = tokens
+    cost = cost_of(
+        Price("p", "m", input_rate, output_rate, read_rate, write_rate, 0, None),
+        input_tokens,
+        output_tokens,
+        read_tokens,
+        write_tokens,
+    )
+    uncached = max(input_tokens - read_tokens - write_tokens, 0)
+    prompt = (uncached * input_rate + read_tokens * read_rate + write_tokens * write_rate) / 1_000_000
+    completion = output_tokens * output_rate / 1_000_000
+    assert (cost.prompt_usd, cost.completion_usd, cost.total_usd) == (prompt, completion, prompt + completion)
+
+
+def test_a_price_that_is_not_a_number_prices_nothing() -> None:
+    book = PriceBook.of([price("gpt-4o", i="NaN"), price("gpt-4", o="Infinity")])
+    assert book.find("openai", "gpt-4o", T2026) is None
+    assert book.find("openai", "gpt-4", T2026) is None

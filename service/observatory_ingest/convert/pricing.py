@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from decimal import Decimal
+from functools import cached_property
 from typing import NamedTuple
 
-MILLION = Decimal(1_000_000)
+MILLION_DIGITS = 6  # rates are per million tokens
 MAX_REMEMBERED_MODELS = 10_000
 
 # Provider names of the three convention families, folded onto model_pricing's names.
@@ -58,37 +59,48 @@ class Price:
             self.effective_to_us is None or at_us < self.effective_to_us
         )
 
+    @property
+    def finite(self) -> bool:
+        return all(rate.is_finite() for rate in self.per_mtok)
 
-class Usage(NamedTuple):  # a tuple: one is made per LLM call
-    input_tokens: int = 0
-    output_tokens: int = 0
-    cache_read_tokens: int = 0
-    cache_write_tokens: int = 0
+    @property
+    def per_mtok(self) -> tuple[Decimal, Decimal, Decimal, Decimal]:
+        """Input, output, cache read and cache write rates; cache rates default to the input rate."""
+        input_rate = self.input_per_mtok
+        read = self.cache_read_per_mtok if self.cache_read_per_mtok is not None else input_rate
+        write = self.cache_write_per_mtok if self.cache_write_per_mtok is not None else input_rate
+        return input_rate, self.output_per_mtok, read, write
+
+    @cached_property
+    def integer_rates(self) -> tuple[Decimal, int, int, int, int]:
+        """(unit, input, output, cache read, cache write): the rates as integers of `unit` USD per
+        token, so a cost is exact integer arithmetic and one Decimal multiplication."""
+        shift = max(0, *(-int(rate.as_tuple().exponent) for rate in self.per_mtok))
+        input_rate, output, read, write = (int(rate.scaleb(shift)) for rate in self.per_mtok)
+        return Decimal(1).scaleb(-(shift + MILLION_DIGITS)), input_rate, output, read, write
 
 
 class Cost(NamedTuple):
     prompt_usd: Decimal
     completion_usd: Decimal
-
-    @property
-    def total_usd(self) -> Decimal:
-        return self.prompt_usd + self.completion_usd
+    total_usd: Decimal
 
 
-def cost_of(price: Price, usage: Usage) -> Cost:
+def cost_of(
+    price: Price,
+    input_tokens: int,
+    output_tokens: int,
+    cache_read_tokens: int = 0,
+    cache_write_tokens: int = 0,
+) -> Cost:
     """Cached tokens are a subset of input tokens and are priced at the cache prices; reasoning
     tokens are a subset of output tokens and are priced as output."""
-    cached = usage.cache_read_tokens + usage.cache_write_tokens
-    uncached = max(usage.input_tokens - cached, 0)
-    prompt = (
-        uncached * price.input_per_mtok
-        + usage.cache_read_tokens
-        * (price.cache_read_per_mtok if price.cache_read_per_mtok is not None else price.input_per_mtok)
-        + usage.cache_write_tokens
-        * (price.cache_write_per_mtok if price.cache_write_per_mtok is not None else price.input_per_mtok)
-    ) / MILLION
-    completion = usage.output_tokens * price.output_per_mtok / MILLION
-    return Cost(prompt, completion)
+    unit, input_rate, output_rate, read_rate, write_rate = price.integer_rates
+    uncached = input_tokens - cache_read_tokens - cache_write_tokens
+    uncached = uncached if uncached > 0 else 0  # max() costs a generic call per LLM span
+    prompt = uncached * input_rate + cache_read_tokens * read_rate + cache_write_tokens * write_rate
+    completion = output_tokens * output_rate
+    return Cost(Decimal(prompt) * unit, Decimal(completion) * unit, Decimal(prompt + completion) * unit)
 
 
 @dataclass(frozen=True)
@@ -103,6 +115,8 @@ class PriceBook:
     def of(cls, prices: list[Price]) -> PriceBook:
         grouped: dict[str, list[Price]] = {}
         for price in prices:
+            if not price.finite:  # a NaN or infinite rate prices nothing: its cost would poison sums
+                continue
             grouped.setdefault(canonical_provider(price.provider) or "", []).append(price)
         for entries in grouped.values():
             entries.sort(key=lambda p: (-len(p.model), -p.effective_from_us))

@@ -18,8 +18,8 @@ from observatory_ingest.convert.common import (
     to_json,
 )
 from observatory_ingest.convert.context import ConvertContext
-from observatory_ingest.convert.genai import is_llm_call, llm_fields, strip_content
-from observatory_ingest.convert.pricing import Usage, cost_of
+from observatory_ingest.convert.genai import is_llm_call, llm_fields, resource_environment, strip_content
+from observatory_ingest.convert.pricing import cost_of
 from observatory_ingest.convert.sanitize import (
     FUTURE_LIMIT_NS,
     MAX_TEXT,
@@ -221,6 +221,7 @@ class TraceConverter:
         for resource_attributes, scopes in request:
             service = service_name(resource_attributes)
             resource_json = to_json(resource_attributes)
+            environment = resource_environment(resource_attributes)
             for scope_name, scope_version, spans in scopes:
                 scope = (optional_text(scope_name, 255), optional_text(scope_version, 50))
                 for span in spans:
@@ -248,7 +249,7 @@ class TraceConverter:
                         if not keep_content:
                             span_attributes = strip_content(span_attributes)
                         built = self.reference_rows(span, span_attributes, resource_json, service, scope)
-                    self.add_span(span, built, span_attributes, resource_attributes)
+                    self.add_span(span, built, span_attributes, environment)
                     self.result.accepted += 1
         self.result.tables["trace_parts"] = [tuple(part) for part in self.trace_parts.values()]
         return self.result
@@ -314,14 +315,14 @@ class TraceConverter:
         span: DecodedSpan,
         built: SpanRows,
         span_attributes: dict[str, Any],
-        resource_attributes: dict[str, Any],
+        environment: Any,
     ) -> None:
         row, event_rows, events, start, end = built
         self.spans.append(row)
         self.events.extend(event_rows)
         self.add_to_trace_part(row)
         if is_llm_call(span_attributes):
-            self.add_llm_call(span, row, start, end, span_attributes, resource_attributes, events)
+            self.add_llm_call(span, row, start, end, span_attributes, environment, events)
 
     def reference_rows(
         self,
@@ -429,14 +430,14 @@ class TraceConverter:
         start: int,
         end: int | None,
         span_attributes: dict[str, Any],
-        resource_attributes: dict[str, Any],
+        environment: Any,
         events: list[SpanEvent],
     ) -> None:
         """llm_traces, llm_span_refs and llm_logs rows; what they share with the trace_spans row
         (ids, names, times, JSON) is taken from it."""
         fields = llm_fields(
             span_attributes,
-            resource_attributes,
+            environment,
             [(name, time_ns, attributes) for _, name, time_ns, attributes, _, _ in events],
             start,
             self.context.content,
@@ -447,12 +448,10 @@ class TraceConverter:
         if price is not None:
             cost = cost_of(
                 price,
-                Usage(
-                    fields["prompt_tokens"] or 0,
-                    fields["completion_tokens"] or 0,
-                    fields["cache_read_tokens"] or 0,
-                    fields["cache_write_tokens"] or 0,
-                ),
+                fields["prompt_tokens"] or 0,
+                fields["completion_tokens"] or 0,
+                fields["cache_read_tokens"] or 0,
+                fields["cache_write_tokens"] or 0,
             )
         elif model:
             self.result.unpriced += 1
