@@ -84,6 +84,22 @@ def test_decodes_what_the_protobuf_runtime_decodes(request: ExportTraceServiceRe
     same(request.SerializeToString(), limit)
 
 
+def test_names_and_keys_decode_alike_past_the_shared_text_table() -> None:
+    """More distinct short keys and names than the decoder's table of shared strings holds, each
+    twice: replaced slots and hits must decode as the runtime does."""
+    request = ExportTraceServiceRequest()
+    spans = request.resource_spans.add().scope_spans.add().spans
+    for round_ in range(2):
+        for index in range(5000):
+            span = spans.add(name=f"op {index}")
+            span.attributes.append(KeyValue(key=f"key.{index}", value=AnyValue(int_value=round_)))
+            span.attributes.append(KeyValue(key="ключ", value=AnyValue(string_value="non-ASCII key")))
+    same(request.SerializeToString())
+    decoded = decode_trace_request(request.SerializeToString())[0][1][0][2]
+    assert decoded[0][5] == "op 0" and decoded[5000][5] == "op 0"
+    assert list(decoded[4999][9]) == ["key.4999", "ключ"]
+
+
 def test_values_nested_past_the_depth_limit_become_a_marker() -> None:
     value = AnyValue(string_value="bottom")
     for _ in range(20):

@@ -144,6 +144,38 @@ static PyObject *text_from(Reader *field) {
     return PyUnicode_DecodeUTF8((const char *)field->p, length, NULL);
 }
 
+/* Attribute keys and span and event names repeat from span to span: each distinct short ASCII
+ * one is decoded and hashed once, then shared (str objects are immutable). A fixed table, a slot
+ * per hash of the bytes, a newcomer replacing whatever held its slot: bounded whatever clients
+ * send. */
+#define CACHE_SLOTS 4096
+#define CACHE_MAX_LENGTH 64
+
+static PyObject *TextCache[CACHE_SLOTS];
+
+static PyObject *shared_text_from(Reader *field) {
+    Py_ssize_t length = field->end - field->p;
+    if (length == 0 || length > CACHE_MAX_LENGTH) return text_from(field);
+    uint64_t hash = 14695981039346656037ULL; /* FNV-1a */
+    for (const uint8_t *p = field->p; p < field->end; p++) hash = (hash ^ *p) * 1099511628211ULL;
+    PyObject **slot = &TextCache[(hash ^ (hash >> 32)) & (CACHE_SLOTS - 1)];
+    PyObject *cached = *slot;
+    if (cached != NULL && PyUnicode_GET_LENGTH(cached) == length &&
+        memcmp(PyUnicode_DATA(cached), field->p, length) == 0) {
+        Py_INCREF(cached);
+        return cached;
+    }
+    PyObject *text = text_from(field);
+    if (text == NULL || !PyUnicode_IS_ASCII(text)) return text; /* ASCII: its bytes are its data */
+    if (PyObject_Hash(text) == -1) { /* computed now, kept by the object for every dict it enters */
+        Py_DECREF(text);
+        return NULL;
+    }
+    Py_INCREF(text);
+    Py_XSETREF(*slot, text);
+    return text;
+}
+
 /* A string field that is not kept must still be valid UTF-8, as the runtime insists. */
 static int check_text(Reader *field) {
     PyObject *decoded = text_from(field);
@@ -333,7 +365,7 @@ static int add_key_value(PyObject *dict, Reader *r, int depth, const Options *op
         }
         if (read_length_delimited(r, &payload) < 0) goto error;
         if (field == 1) {
-            if (store(&key, text_from(&payload)) < 0) goto error;
+            if (store(&key, shared_text_from(&payload)) < 0) goto error;
         } else if (has_value) {
             if (merge_occurrence(&value_bytes, &merged, &payload) < 0) goto error;
         } else {
@@ -399,7 +431,7 @@ static PyObject *decode_event(Reader *r, const Options *options) {
         if (field == 1 && wire_type == WIRE_FIXED64) {
             if (read_fixed(r, &time, 8) < 0) goto error;
         } else if (field == 2 && wire_type == WIRE_LEN) {
-            if (read_length_delimited(r, &payload) < 0 || store(&name, text_from(&payload)) < 0) goto error;
+            if (read_length_delimited(r, &payload) < 0 || store(&name, shared_text_from(&payload)) < 0) goto error;
         } else if (field == 3 && wire_type == WIRE_LEN) {
             if (add_attribute(&attributes, r, options) < 0) goto error;
         } else if (field == 4 && wire_type == WIRE_VARINT) {
@@ -510,7 +542,9 @@ static PyObject *decode_span(Reader *r, const Options *options) {
             case 5: {
                 static const int slot_of[] = {-1, SPAN_TRACE_ID, SPAN_SPAN_ID, SPAN_TRACE_STATE,
                                               SPAN_PARENT_SPAN_ID, SPAN_NAME};
-                PyObject *value = (field == 3 || field == 5) ? text_from(&payload) : bytes_from(&payload);
+                PyObject *value = field == 5 ? shared_text_from(&payload)
+                                  : field == 3 ? text_from(&payload)
+                                               : bytes_from(&payload);
                 if (store(&objects[slot_of[field]], value) < 0) goto error;
                 break;
             }
