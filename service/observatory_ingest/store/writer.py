@@ -28,11 +28,12 @@ class RowSet(Protocol):
 async def prepare_connection(connection: asyncpg.Connection) -> None:
     """Per pooled connection: tuple codec for timestamps, staging tables for every signal."""
     # Converters produce PostgreSQL's own (microseconds since 2000,) form: no datetime objects.
+    # tuple() of a tuple is that tuple: an identity function without a Python frame per value.
     await connection.set_type_codec(
         "timestamptz",
         schema="pg_catalog",
-        encoder=lambda value: value,
-        decoder=lambda value: value,
+        encoder=tuple,
+        decoder=tuple,
         format="tuple",
     )
     for schema in SIGNALS.values():
