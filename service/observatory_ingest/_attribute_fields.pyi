@@ -1,5 +1,5 @@
 from typing import Any
 
 def first_values(
-    attributes: dict[str, Any], fields: tuple[tuple[str, tuple[str, ...]], ...]
+    attributes: dict[str, Any], key_ranks: dict[str, tuple[int, int]], names: tuple[str, ...]
 ) -> dict[str, Any]: ...

@@ -5,11 +5,17 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from observatory_ingest.convert.context import ContentPolicy
 from observatory_ingest.convert.genai import (
+    FIELD_KEYS,
+    KEY_FIELD_RANK,
     cap_messages,
     cap_text,
+    first,
+    first_of_each,
     is_llm_call,
     llm_fields,
     resource_environment,
@@ -196,3 +202,18 @@ def test_token_counts_that_are_no_integer_are_left_out() -> None:
     )
     assert (result["prompt_tokens"], result["completion_tokens"], result["total_tokens"]) == (None, None, 12)
     assert (result["cache_read_tokens"], result["reasoning_tokens"]) == (None, 7)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.dictionaries(
+        st.one_of(st.sampled_from(sorted(KEY_FIELD_RANK)), st.text(max_size=5)),
+        st.one_of(st.none(), st.just(""), st.text(max_size=3), st.integers(), st.booleans()),
+        max_size=12,
+    )
+)
+def test_first_of_each_is_first_for_every_field(attributes: dict[str, Any]) -> None:
+    picked = first_of_each(attributes)
+    for name, keys in FIELD_KEYS.items():
+        assert picked.get(name) == first(attributes, keys)
+        assert (name in picked) == (first(attributes, keys) is not None)

@@ -119,12 +119,15 @@ FIELD_KEYS = {
     "ttft_seconds": TTFT_SECONDS_KEYS,
     "ttft_ms": TTFT_MS_KEYS,
 }
-FIELD_KEY_PLAN = tuple(FIELD_KEYS.items())
+FIELD_NAMES = tuple(FIELD_KEYS)
+KEY_FIELD_RANK = {
+    key: (field, rank) for field, keys in enumerate(FIELD_KEYS.values()) for rank, key in enumerate(keys)
+}
 
 
 def first_of_each(attributes: dict[str, Any]) -> dict[str, Any]:
     """first() for every FIELD_KEYS entry, in one C call (it runs per LLM span)."""
-    return first_values(attributes, FIELD_KEY_PLAN)
+    return first_values(attributes, KEY_FIELD_RANK, FIELD_NAMES)
 
 
 def as_int(value: Any) -> int | None:
@@ -347,6 +350,9 @@ class Conversation:
         return ",".join(unique)[:100] if unique else None
 
 
+NUMBERS = (int, float)  # a tuple: `int | float` would build a union object per call
+
+
 def resource_environment(resource_attributes: dict[str, Any]) -> Any:
     """The deployment environment a resource names, for the LLM calls that name none."""
     return first(resource_attributes, ENVIRONMENT_KEYS)
@@ -373,10 +379,10 @@ def llm_fields(
     picked = first_of_each(attributes)
     get = picked.get
     seconds = get("ttft_seconds")
-    if isinstance(seconds, int | float) and not isinstance(seconds, bool):
+    if isinstance(seconds, NUMBERS) and not isinstance(seconds, bool):
         ttft_ms = float(seconds) * 1000
     milliseconds = get("ttft_ms")
-    if isinstance(milliseconds, int | float) and not isinstance(milliseconds, bool):
+    if isinstance(milliseconds, NUMBERS) and not isinstance(milliseconds, bool):
         ttft_ms = float(milliseconds)
     input_tokens = as_int(get("input_tokens"))
     output_tokens = as_int(get("output_tokens"))

@@ -1,6 +1,6 @@
-/* first_values: many genai.first() lookups in one call. Reading an LLM span's fields key by key in
- * Python costs a few hundred interpreter instructions per key; the dict lookups themselves are
- * cheap. tests/unit/test_genai.py holds it to genai.first. */
+/* first_values: genai.first() for many fields in one pass over a span's attributes. Reading an
+ * LLM span's fields key by key in Python costs a few hundred interpreter instructions per key;
+ * the dict lookups themselves are cheap. tests/unit/test_genai.py holds it to genai.first. */
 
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -10,45 +10,61 @@ static int has_value(PyObject *value) {
     return value != Py_None && !(PyUnicode_CheckExact(value) && PyUnicode_GET_LENGTH(value) == 0);
 }
 
-/* first_values(attributes, fields) -> {name: value} where fields is ((name, (key, ...)), ...):
- * for each name, the value of its first key that attributes holds with a value; names without
- * one are left out. */
+#define MAX_FIELDS 64
+
+/* first_values(attributes, key_ranks, names) -> {name: value}. key_ranks maps a key to (field,
+ * rank): names[field] is the field it feeds, rank its place among that field's keys. For each
+ * field, the value of its lowest-ranked key that attributes holds with a value; fields without
+ * one are left out. One pass over the attributes: a span has fewer of them than there are keys. */
 static PyObject *first_values(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs) {
-    if (nargs != 2 || !PyDict_Check(args[0]) || !PyTuple_Check(args[1])) {
-        PyErr_SetString(PyExc_TypeError, "first_values(attributes: dict, fields: tuple)");
+    if (nargs != 3 || !PyDict_Check(args[0]) || !PyDict_Check(args[1]) || !PyTuple_Check(args[2]) ||
+        PyTuple_GET_SIZE(args[2]) > MAX_FIELDS) {
+        PyErr_SetString(PyExc_TypeError, "first_values(attributes: dict, key_ranks: dict, names: tuple)");
         return NULL;
     }
-    PyObject *attributes = args[0], *fields = args[1];
+    PyObject *attributes = args[0], *key_ranks = args[1], *names = args[2];
+    Py_ssize_t field_count = PyTuple_GET_SIZE(names);
+    PyObject *best[MAX_FIELDS] = {NULL}; /* borrowed from attributes */
+    long best_rank[MAX_FIELDS];
+    Py_ssize_t position = 0;
+    PyObject *key, *value;
+    while (PyDict_Next(attributes, &position, &key, &value)) {
+        PyObject *placed = PyDict_GetItemWithError(key_ranks, key);
+        if (placed == NULL) {
+            if (PyErr_Occurred()) return NULL;
+            continue;
+        }
+        if (!has_value(value)) continue;
+        if (!PyTuple_Check(placed) || PyTuple_GET_SIZE(placed) != 2) {
+            PyErr_SetString(PyExc_TypeError, "key_ranks values are (field, rank)");
+            return NULL;
+        }
+        Py_ssize_t field = PyLong_AsSsize_t(PyTuple_GET_ITEM(placed, 0));
+        long rank = PyLong_AsLong(PyTuple_GET_ITEM(placed, 1));
+        if (PyErr_Occurred()) return NULL;
+        if (field < 0 || field >= field_count) {
+            PyErr_SetString(PyExc_ValueError, "key_ranks names a field past names");
+            return NULL;
+        }
+        if (best[field] == NULL || rank < best_rank[field]) {
+            best[field] = value;
+            best_rank[field] = rank;
+        }
+    }
     PyObject *found = PyDict_New();
     if (found == NULL) return NULL;
-    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(fields); i++) {
-        PyObject *field = PyTuple_GET_ITEM(fields, i);
-        if (!PyTuple_Check(field) || PyTuple_GET_SIZE(field) != 2 || !PyTuple_Check(PyTuple_GET_ITEM(field, 1))) {
-            PyErr_SetString(PyExc_TypeError, "each field is (name, (key, ...))");
-            goto error;
-        }
-        PyObject *keys = PyTuple_GET_ITEM(field, 1);
-        for (Py_ssize_t k = 0; k < PyTuple_GET_SIZE(keys); k++) {
-            PyObject *value = PyDict_GetItemWithError(attributes, PyTuple_GET_ITEM(keys, k));
-            if (value == NULL) {
-                if (PyErr_Occurred()) goto error;
-                continue;
-            }
-            if (has_value(value)) {
-                if (PyDict_SetItem(found, PyTuple_GET_ITEM(field, 0), value) < 0) goto error;
-                break;
-            }
+    for (Py_ssize_t field = 0; field < field_count; field++) {
+        if (best[field] != NULL && PyDict_SetItem(found, PyTuple_GET_ITEM(names, field), best[field]) < 0) {
+            Py_DECREF(found);
+            return NULL;
         }
     }
     return found;
-error:
-    Py_DECREF(found);
-    return NULL;
 }
 
 static PyMethodDef methods[] = {
     {"first_values", (PyCFunction)(void (*)(void))first_values, METH_FASTCALL,
-     "first_values(attributes, ((name, (key, ...)), ...)) -> {name: first value present}"},
+     "first_values(attributes, key_ranks, names) -> {name: value of its first key present}"},
     {NULL, NULL, 0, NULL},
 };
 
