@@ -277,24 +277,42 @@ OUTPUT_MESSAGES_KEY = "gen_ai.output.messages"
 SYSTEM_INSTRUCTIONS_KEY = "gen_ai.system_instructions"
 INPUT_VALUE_KEY, OUTPUT_VALUE_KEY = "input.value", "output.value"
 FINISH_REASON_KEYS = ("gen_ai.response.finish_reasons", "llm.finish_reason")
-# Every attribute Conversation reads: without any of them (and without events) there is none.
-CONVERSATION_KEYS = frozenset(
+# The attributes that carry messages: without any of them, Conversation reads only events.
+MESSAGE_KEYS = frozenset(
     {
         INPUT_MESSAGES_KEY,
         OUTPUT_MESSAGES_KEY,
         SYSTEM_INSTRUCTIONS_KEY,
         INPUT_VALUE_KEY,
         OUTPUT_VALUE_KEY,
-        *FINISH_REASON_KEYS,
         *(key for keys in FIRST_INDEXED_KEYS.values() for key in keys),
     }
 )
+# Every attribute Conversation reads: without any of them (and without events) there is none.
+CONVERSATION_KEYS = MESSAGE_KEYS | frozenset(FINISH_REASON_KEYS)
 
 
 class Conversation:
     """Prompt and completion messages gathered from attributes and events of any family."""
 
     def __init__(self, attributes: dict[str, Any]) -> None:
+        self.input: list[Any] = []
+        self.output: list[Any] = []
+        self.input_value = self.output_value = None
+        # Most calls carry their messages as events: the attribute parsing is skipped for them.
+        if not MESSAGE_KEYS.isdisjoint(attributes.keys()):
+            self.read_message_attributes(attributes)
+        self.finish_reasons: list[str] = []
+        reasons = attributes.get(FINISH_REASON_KEYS[0]) or attributes.get(FINISH_REASON_KEYS[1])
+        if isinstance(reasons, list):
+            self.finish_reasons = [str(reason) for reason in reasons]
+        elif reasons:
+            self.finish_reasons.append(str(reasons))
+        for message in self.output:
+            if isinstance(message, dict) and message.get("finish_reason"):
+                self.finish_reasons.append(str(message["finish_reason"]))
+
+    def read_message_attributes(self, attributes: dict[str, Any]) -> None:
         self.input = (
             parse_messages(attributes.get(INPUT_MESSAGES_KEY))
             or indexed_messages(attributes, "gen_ai.prompt")
@@ -310,15 +328,6 @@ class Conversation:
             self.input = [{"role": "system", "parts": system}, *self.input]
         self.input_value = attributes.get(INPUT_VALUE_KEY)
         self.output_value = attributes.get(OUTPUT_VALUE_KEY)
-        self.finish_reasons: list[str] = []
-        reasons = attributes.get(FINISH_REASON_KEYS[0]) or attributes.get(FINISH_REASON_KEYS[1])
-        if isinstance(reasons, list):
-            self.finish_reasons = [str(reason) for reason in reasons]
-        elif reasons:
-            self.finish_reasons.append(str(reasons))
-        for message in self.output:
-            if isinstance(message, dict) and message.get("finish_reason"):
-                self.finish_reasons.append(str(message["finish_reason"]))
 
     def add_event(self, name: str, attributes: dict[str, Any]) -> None:
         if name in INPUT_EVENT_ROLES:
@@ -341,11 +350,13 @@ class Conversation:
 
     def text(self, messages: list[Any], value: Any) -> str | None:
         if messages:
-            return "\n".join(text for text in map(message_text, messages) if text)
+            return "\n".join([text for text in map(message_text, messages) if text])
         return value if isinstance(value, str) else None
 
     @property
     def finish_reason(self) -> str | None:
+        if len(self.finish_reasons) == 1:  # the usual case, without the deduplication
+            return self.finish_reasons[0][:100]
         unique = list(dict.fromkeys(self.finish_reasons))
         return ",".join(unique)[:100] if unique else None
 
