@@ -214,3 +214,34 @@ def test_uint32_flags_and_counts_fit_their_integer_columns() -> None:
     assert (row["flags"], *(row[c] for c in counts)) == (-1, 2**31 - 1, 2**31 - 1, 2**31 - 1)
     (event,) = rows_as_dicts(converted.tables["trace_events"], EVENT_COLUMNS)
     assert event["dropped_attributes_count"] == 2**31 - 1
+
+
+def test_a_request_share_of_a_trace_summary() -> None:
+    """Earliest start, latest end, error over ok over unset, the least error message, and the root
+    span's name, service and attributes; without a root in the request, the least service name."""
+    other_trace = bytes.fromhex("1" * 32)
+    spans = [
+        span(TRACE, CHILD, "child b", parent=ROOT, start=START + 10, duration_ns=5_000_000),
+        span(TRACE, bytes.fromhex("2" * 16), "child a", parent=ROOT, start=START + 5, duration_ns=1000),
+        span(TRACE, ROOT, "root", start=START + 20, duration_ns=100, attributes=key_values({"k": 1})),
+        span(other_trace, bytes.fromhex("3" * 16), "orphan", parent=ROOT, start=START),
+    ]
+    spans[0].status.code, spans[0].status.message = Status.STATUS_CODE_ERROR, "zeta"
+    spans[1].status.code, spans[1].status.message = Status.STATUS_CODE_ERROR, "alpha"
+    spans[2].status.code = Status.STATUS_CODE_OK
+    converted = convert_trace_message(trace_request(spans, service="svc"), ConvertContext())
+    parts = {part[0]: part for part in converted.tables["trace_parts"]}
+    summary = parts[TRACE.hex()]
+    assert summary[3:] == (
+        "svc",
+        ((START + 5) // 1000 - POSTGRES_EPOCH_US,),
+        ((START + 10 + 5_000_000) // 1000 - POSTGRES_EPOCH_US,),
+        "error",
+        "alpha",
+        "root",
+        '{"k":1}',
+        '{"service.name":"svc"}',
+        3,
+    )
+    orphan = parts[other_trace.hex()]
+    assert orphan[3] == "svc" and orphan[6:12] == ("unset", None, None, "{}", "{}", 1)

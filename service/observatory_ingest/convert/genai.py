@@ -156,9 +156,14 @@ LLM_MARKER_KEYS = frozenset(PROVIDER_KEYS + REQUEST_MODEL_KEYS + RESPONSE_MODEL_
 OPERATION_KEYS = frozenset(OPERATION_NAME_KEYS)
 
 
+ANY_LLM_KEYS = LLM_MARKER_KEYS | OPERATION_KEYS
+
+
 def is_llm_call(attributes: dict[str, Any]) -> bool:
     """A provider, model or token-usage attribute of any family, or an LLM operation."""
     keys = attributes.keys()
+    if keys.isdisjoint(ANY_LLM_KEYS):  # most spans: one test
+        return False
     if not keys.isdisjoint(LLM_MARKER_KEYS):
         return True
     if keys.isdisjoint(OPERATION_KEYS):

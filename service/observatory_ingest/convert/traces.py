@@ -8,7 +8,7 @@ from typing import Any
 
 import orjson
 
-from observatory_ingest._trace_rows import span_rows
+from observatory_ingest._trace_rows import add_to_trace_part, span_rows
 from observatory_ingest.convert.common import (
     POSTGRES_EPOCH_US,
     Converted,
@@ -48,7 +48,6 @@ from observatory_ingest.convert.wire import (
 
 SPAN_KINDS = ("unspecified", "internal", "server", "client", "producer", "consumer")
 STATUS_CODES = ("unset", "ok", "error")
-STATUS_RANK = {"unset": 0, "ok": 1, "error": 2}
 # Protobuf enums are open: a newer client may send a number we do not know.
 KIND_NAMES = dict(enumerate(SPAN_KINDS))
 STATUS_NAMES = dict(enumerate(STATUS_CODES))
@@ -254,62 +253,6 @@ class TraceConverter:
         self.result.tables["trace_parts"] = [tuple(part) for part in self.trace_parts.values()]
         return self.result
 
-    def add_to_trace_part(self, row: Row) -> None:
-        """This request's share of a trace's summary, merged with other shares in SQL."""
-        # The trace_spans row, in SPAN_COLUMNS order.
-        (
-            _,
-            _,
-            trace_uuid,
-            _,
-            parent,
-            name,
-            _,
-            service,
-            start,
-            end,
-            _,
-            status,
-            message,
-            span_attributes_json,
-            _,
-            _,
-            resource_json,
-            *_,
-        ) = row
-        part = self.trace_parts.get(trace_uuid)
-        if part is None:
-            # Columns of TRACE_PART_COLUMNS: id, project_id, trace_id, service_name, start_time, end_time,
-            # status, status_message, root_span_name, attributes, resource_attributes, span_count.
-            part = [
-                trace_uuid,
-                self.context.project_id,
-                trace_uuid,
-                service,
-                start,
-                end,
-                "unset",
-                None,
-                None,
-                "{}",
-                "{}",
-                0,
-            ]
-            self.trace_parts[trace_uuid] = part
-        part[11] += 1
-        if start < part[4]:
-            part[4] = start
-        if end is not None and (part[5] is None or end > part[5]):
-            part[5] = end
-        if STATUS_RANK[status] > STATUS_RANK[part[6]]:
-            part[6] = status
-        if status == "error" and message is not None and (part[7] is None or message < part[7]):
-            part[7] = message
-        if parent is None and part[8] is None:
-            part[3], part[8], part[9], part[10] = service, name, span_attributes_json, resource_json
-        elif part[8] is None and service < part[3]:
-            part[3] = service
-
     def add_span(
         self,
         span: DecodedSpan,
@@ -320,7 +263,7 @@ class TraceConverter:
         row, event_rows, events, start, end = built
         self.spans.append(row)
         self.events.extend(event_rows)
-        self.add_to_trace_part(row)
+        add_to_trace_part(self.trace_parts, row)  # this request's share of the trace's summary
         if is_llm_call(span_attributes):
             self.add_llm_call(span, row, start, end, span_attributes, environment, events)
 

@@ -352,6 +352,81 @@ done:
     return result != NULL ? result : decline_or_fail(decline);
 }
 
+/* Positions in a trace_spans row (traces.SPAN_COLUMNS) and in a trace part (TRACE_PART_COLUMNS). */
+enum { ROW_PROJECT = 1, ROW_TRACE = 2, ROW_PARENT = 4, ROW_NAME = 5, ROW_SERVICE = 7, ROW_START = 8, ROW_END = 9,
+       ROW_STATUS = 11, ROW_MESSAGE = 12, ROW_ATTRIBUTES = 13, ROW_RESOURCE = 16 };
+enum { PART_ID, PART_PROJECT, PART_TRACE, PART_SERVICE, PART_START, PART_END, PART_STATUS, PART_MESSAGE,
+       PART_ROOT_NAME, PART_ATTRIBUTES, PART_RESOURCE, PART_SPANS, PART_FIELDS };
+
+static PyObject *EmptyJson; /* "{}" */
+
+static int status_rank(PyObject *status) {
+    if (PyUnicode_CompareWithASCIIString(status, "error") == 0) return 2;
+    return PyUnicode_CompareWithASCIIString(status, "ok") == 0;
+}
+
+static int set_item(PyObject *list, Py_ssize_t index, PyObject *value) {
+    return PyList_SetItem(list, index, Py_NewRef(value));
+}
+
+/* add_to_trace_part(parts, row): a span's share of its trace's summary, folded into parts
+ * (trace id -> a TRACE_PART_COLUMNS list); the shares of all requests are merged in SQL. Earliest
+ * start, latest end, error over ok over unset, the least error message, the root span's name,
+ * service and JSON, else the least service name. */
+static PyObject *add_to_trace_part(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs) {
+    if (nargs != 2 || !PyDict_Check(args[0]) || !PyTuple_Check(args[1]) || PyTuple_GET_SIZE(args[1]) != ROW_COLUMNS) {
+        PyErr_SetString(PyExc_TypeError, "add_to_trace_part(parts: dict, row: trace_spans row)");
+        return NULL;
+    }
+    PyObject *parts = args[0], *row = args[1];
+    PyObject *trace = PyTuple_GET_ITEM(row, ROW_TRACE), *service = PyTuple_GET_ITEM(row, ROW_SERVICE);
+    PyObject *start = PyTuple_GET_ITEM(row, ROW_START), *end = PyTuple_GET_ITEM(row, ROW_END);
+    PyObject *status = PyTuple_GET_ITEM(row, ROW_STATUS), *message = PyTuple_GET_ITEM(row, ROW_MESSAGE);
+    PyObject *part = PyDict_GetItemWithError(parts, trace);
+    if (part == NULL) {
+        if (PyErr_Occurred()) return NULL;
+        PyObject *fresh[PART_FIELDS] = {trace,   PyTuple_GET_ITEM(row, ROW_PROJECT), trace, service, start, end,
+                                        StatusNames[0], Py_None, Py_None, EmptyJson, EmptyJson, NULL};
+        if ((part = PyList_New(PART_FIELDS)) == NULL) return NULL;
+        for (int i = 0; i < PART_SPANS; i++) PyList_SET_ITEM(part, i, Py_NewRef(fresh[i]));
+        PyObject *none_yet = PyLong_FromLong(0);
+        if (none_yet == NULL || PyList_SetItem(part, PART_SPANS, none_yet) < 0 || PyDict_SetItem(parts, trace, part) < 0) {
+            Py_DECREF(part);
+            return NULL;
+        }
+        Py_DECREF(part); /* parts holds it */
+    }
+    Py_ssize_t spans = PyLong_AsSsize_t(PyList_GET_ITEM(part, PART_SPANS));
+    if (spans == -1 && PyErr_Occurred()) return NULL;
+    PyObject *counted = PyLong_FromSsize_t(spans + 1);
+    if (counted == NULL || PyList_SetItem(part, PART_SPANS, counted) < 0) return NULL;
+    int earlier = PyObject_RichCompareBool(start, PyList_GET_ITEM(part, PART_START), Py_LT);
+    if (earlier < 0 || (earlier && set_item(part, PART_START, start) < 0)) return NULL;
+    if (end != Py_None) {
+        PyObject *latest = PyList_GET_ITEM(part, PART_END);
+        int later = latest == Py_None ? 1 : PyObject_RichCompareBool(latest, end, Py_LT);
+        if (later < 0 || (later && set_item(part, PART_END, end) < 0)) return NULL;
+    }
+    int rank = status_rank(status);
+    if (rank > status_rank(PyList_GET_ITEM(part, PART_STATUS)) && set_item(part, PART_STATUS, status) < 0) return NULL;
+    if (rank == 2 && message != Py_None) {
+        PyObject *least = PyList_GET_ITEM(part, PART_MESSAGE);
+        int less = least == Py_None ? 1 : PyObject_RichCompareBool(message, least, Py_LT);
+        if (less < 0 || (less && set_item(part, PART_MESSAGE, message) < 0)) return NULL;
+    }
+    if (PyList_GET_ITEM(part, PART_ROOT_NAME) != Py_None) Py_RETURN_NONE; /* the root span named it */
+    if (PyTuple_GET_ITEM(row, ROW_PARENT) == Py_None) {
+        if (set_item(part, PART_SERVICE, service) < 0 || set_item(part, PART_ROOT_NAME, PyTuple_GET_ITEM(row, ROW_NAME)) < 0 ||
+            set_item(part, PART_ATTRIBUTES, PyTuple_GET_ITEM(row, ROW_ATTRIBUTES)) < 0 ||
+            set_item(part, PART_RESOURCE, PyTuple_GET_ITEM(row, ROW_RESOURCE)) < 0)
+            return NULL;
+        Py_RETURN_NONE;
+    }
+    int lesser = PyObject_RichCompareBool(service, PyList_GET_ITEM(part, PART_SERVICE), Py_LT);
+    if (lesser < 0 || (lesser && set_item(part, PART_SERVICE, service) < 0)) return NULL;
+    Py_RETURN_NONE;
+}
+
 /* blake2b_16(data) -> the digest, as hashlib.blake2b(data, digest_size=16).digest() (for tests). */
 static PyObject *blake2b_16_digest(PyObject *Py_UNUSED(module), PyObject *data) {
     if (!PyBytes_Check(data) || PyBytes_GET_SIZE(data) > 128) {
@@ -367,12 +442,14 @@ static PyMethodDef methods[] = {
     {"span_rows", (PyCFunction)(void (*)(void))span_rows, METH_FASTCALL,
      "span_rows(span, project, project_id, service, resource_json, scope_name, scope_version, earliest, "
      "latest, dumps) -> (row, event_rows, events, start_ns, end_ns) or None"},
+    {"add_to_trace_part", (PyCFunction)(void (*)(void))add_to_trace_part, METH_FASTCALL,
+     "add_to_trace_part(parts, row): fold a trace_spans row into its trace's part"},
     {"blake2b_16", blake2b_16_digest, METH_O, "blake2b_16(data) -> 16-byte BLAKE2b digest"},
     {NULL, NULL, 0, NULL},
 };
 
 static struct PyModuleDef module_definition = {
-    PyModuleDef_HEAD_INIT, "_trace_rows", "trace_spans and trace_events rows of decoded spans.", -1, methods,
+    PyModuleDef_HEAD_INIT, "_trace_rows", "trace_spans, trace_events and trace part rows of decoded spans.", -1, methods,
     NULL, NULL, NULL, NULL,
 };
 
@@ -387,7 +464,7 @@ PyMODINIT_FUNC PyInit__trace_rows(void) {
     static const char *const statuses[] = {"unset", "ok", "error"};
     static const char *const event_keys[] = {"name", "time_unix_nano", "attributes", "dropped_attributes_count"};
     if (intern_all(SpanKinds, kinds, 6) < 0 || intern_all(StatusNames, statuses, 3) < 0 ||
-        intern_all(EventKeys, event_keys, 4) < 0)
+        intern_all(EventKeys, event_keys, 4) < 0 || (EmptyJson = PyUnicode_InternFromString("{}")) == NULL)
         return NULL;
     return PyModule_Create(&module_definition);
 }
