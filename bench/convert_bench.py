@@ -46,7 +46,12 @@ def measure(signal: str, payloads: list[bytes], items_per_request: int, rounds: 
     return best
 
 
-def run(requests: int = 50, items: int = 512, rounds: int = 3) -> dict[str, float]:
+SIGNAL_NAMES = ("traces", "logs", "metrics")
+
+
+def run(
+    requests: int = 50, items: int = 512, rounds: int = 3, signals: tuple[str, ...] = SIGNAL_NAMES
+) -> dict[str, float]:
     generator = Generator(seed=7)
     makers: dict[str, Callable[[int], Any]] = {
         "traces": generator.traces,
@@ -54,7 +59,8 @@ def run(requests: int = 50, items: int = 512, rounds: int = 3) -> dict[str, floa
         "metrics": generator.metrics,
     }
     results = {}
-    for signal, make in makers.items():
+    for signal in signals:
+        make = makers[signal]
         payloads = [make(items).SerializeToString() for _ in range(requests)]
         results[signal] = measure(signal, payloads, items, rounds)
     return results
@@ -65,9 +71,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--requests", type=int, default=50)
     parser.add_argument("--items", type=int, default=512, help="spans / records / points per request")
     parser.add_argument("--rounds", type=int, default=3, help="best of N (CPU time)")
+    parser.add_argument("--signal", choices=SIGNAL_NAMES, action="append", help="only these (repeatable)")
     arguments = parser.parse_args(argv)
+    signals = tuple(arguments.signal or SIGNAL_NAMES)
     print(f"{'signal':<10}{'items/s per core (decode + convert)':>38}")
-    for signal, rate in run(arguments.requests, arguments.items, arguments.rounds).items():
+    for signal, rate in run(arguments.requests, arguments.items, arguments.rounds, signals).items():
         print(f"{signal:<10}{rate:>38,.0f}")
     return 0
 
