@@ -2,7 +2,7 @@
 # with DATABASE_URL (or OBSERVATORY_DATABASE_URL) it uses that database instead.
 
 FROM python:3.11-slim AS build
-# The wheel compiles the C trace decoder (hatch_build.py); only this stage needs a compiler.
+# The wheel compiles the C extensions (hatch_build.py); only this stage needs a compiler.
 # hadolint ignore=DL3008
 RUN apt-get update \
     && apt-get install -y --no-install-recommends gcc libc6-dev \
