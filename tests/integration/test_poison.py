@@ -91,3 +91,29 @@ async def test_a_poison_request_never_sinks_a_request_sharing_its_batch(
     assert await db.fetchval("SELECT count(*) FROM llm_traces WHERE trace_id = $1", good.hex()) == 5
     assert await db.fetchval("SELECT count(*) FROM llm_traces WHERE trace_id = $1", bad.hex()) == 1
     assert await db.fetchval("SELECT count(*) FROM trace_spans WHERE trace_id = $1::uuid", bad.hex()) == 2
+
+
+async def test_a_token_count_that_is_no_integer_sinks_nothing(
+    service: RunningService, db: asyncpg.Connection
+) -> None:
+    """An infinite float as a token count is left out; its span and its neighbours are stored."""
+    trace = b"\x45" * 16
+    odd = span(
+        trace,
+        b"\x02" * 8,
+        "chat odd",
+        start=T0 + 2,
+        attributes=key_values(
+            {
+                "gen_ai.provider.name": "openai",
+                "gen_ai.request.model": "gpt-4o",
+                "gen_ai.usage.input_tokens": float("inf"),
+            }
+        ),
+    )
+    response = await export(service.grpc_port, "traces", trace_request([llm_span(trace, 1, 100), odd]))
+    assert not response.HasField("partial_success")
+    stored = await db.fetch(
+        "SELECT span_name, prompt_tokens FROM llm_traces WHERE trace_id = $1 ORDER BY 1", trace.hex()
+    )
+    assert [(r["span_name"], r["prompt_tokens"]) for r in stored] == [("chat 1", 100), ("chat odd", None)]

@@ -18,7 +18,7 @@ from observatory_ingest._trace_rows import blake2b_16, span_rows
 from observatory_ingest.convert.common import Converted
 from observatory_ingest.convert.context import ConvertContext
 from observatory_ingest.convert.traces import TraceConverter, convert_traces
-from observatory_ingest.convert.wire import decode_trace_request
+from observatory_ingest.convert.wire import ATTRIBUTES, decode_trace_request
 from tests.strategies import key_value_lists, texts, trace_requests
 
 NOW = 1_790_000_000_000_000_000
@@ -114,9 +114,9 @@ def test_benchmark_spans_are_built_natively_and_equal_the_reference() -> None:
                     orjson.dumps,
                 )
                 assert built is not None, span
-                reference = converter.reference_rows(
-                    span, span[9], "{}", "bookshop-assistant", (scope_name or None, scope_version or None)
-                )
+                scope = (scope_name or None, scope_version or None)
+                service = "bookshop-assistant"
+                reference = converter.reference_rows(span, span[ATTRIBUTES], "{}", service, scope)
                 assert built == reference
                 taken += 1
     assert taken == 64

@@ -214,18 +214,20 @@ class TraceConverter:
         )
 
     def convert(self, request: DecodedTraces) -> Converted:
-        keep_content = self.context.content.keep
+        keep_content, native_rows = self.context.content.keep, self.native_rows
         project, project_id = self.project, self.context.project_id
         earliest, latest = self.plausible_window
+        dumps = orjson.dumps  # looked up once: the loop below runs per span
         for resource_attributes, scopes in request:
             service = service_name(resource_attributes)
             resource_json = to_json(resource_attributes)
             environment = resource_environment(resource_attributes)
             for scope_name, scope_version, spans in scopes:
                 scope = (optional_text(scope_name, 255), optional_text(scope_version, 50))
+                stored_scope_name, stored_scope_version = scope
                 for span in spans:
                     built = None
-                    if self.native_rows:
+                    if native_rows:
                         # None for whatever needs the reference's care, invalid spans included.
                         built = span_rows(
                             span,
@@ -233,11 +235,11 @@ class TraceConverter:
                             project_id,
                             service,
                             resource_json,
-                            scope[0],
-                            scope[1],
+                            stored_scope_name,
+                            stored_scope_version,
                             earliest,
                             latest,
-                            orjson.dumps,
+                            dumps,
                         )
                     span_attributes = span[ATTRIBUTES]
                     if built is None:
