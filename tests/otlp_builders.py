@@ -69,13 +69,17 @@ def trace_request(
     return request
 
 
+def varint(number: int) -> bytes:
+    encoded = b""
+    while number >= 0x80:
+        encoded += bytes([number & 0x7F | 0x80])
+        number >>= 7
+    return encoded + bytes([number])
+
+
 def length_delimited(message: bytes) -> bytes:
     """A message's wire bytes behind their varint length, as a length-delimited field carries them."""
-    length, prefix = len(message), b""
-    while length >= 0x80:
-        prefix += bytes([length & 0x7F | 0x80])
-        length >>= 7
-    return prefix + bytes([length]) + message
+    return varint(len(message)) + message
 
 
 def request_of_span_bytes(span_bytes: bytes) -> bytes:
@@ -86,7 +90,14 @@ def request_of_span_bytes(span_bytes: bytes) -> bytes:
 
 def nested_trace_request(levels: int) -> bytes:
     """A span attribute holding an array within an array ... `levels` deep, around the string "x"."""
-    value = b"\x0a\x01x"
+    # Each level's prefix depends only on the length inside it: built outside in, in linear time
+    # (concatenating level by level copies gigabytes and stalls the loop the served test shares).
+    innermost = b"\x0a\x01x"
+    prefixes, length = [], len(innermost)
     for _ in range(levels):
-        value = b"\x2a" + length_delimited(b"\x0a" + length_delimited(value))
+        array_value = b"\x0a" + varint(length)  # ArrayValue.values, length `length`
+        prefix = b"\x2a" + varint(len(array_value) + length) + array_value  # AnyValue.array_value
+        prefixes.append(prefix)
+        length += len(prefix)
+    value = b"".join(reversed(prefixes)) + innermost
     return request_of_span_bytes(b"\x4a" + length_delimited(b"\x0a\x01k\x12" + length_delimited(value)))
