@@ -28,11 +28,12 @@ import aiohttp
 import asyncpg
 import grpc
 
+from bench.cpu import CpuMeter, CpuUse, standard_groups
 from bench.payloads import Generator
 from observatory_ingest.convert.context import ConvertContext
 from observatory_ingest.signals import SIGNALS
 from observatory_ingest.store.signals import SIGNALS as SCHEMAS
-from observatory_ingest.store.writer import prepare_connection
+from observatory_ingest.store.writer import copy, prepare_connection
 
 LISTENING = re.compile(r"grpc=127\.0\.0\.1:(\d+) http=127\.0\.0\.1:(\d+) metrics=127\.0\.0\.1:(\d+)")
 PRIMARY_TABLE = {"traces": "trace_spans", "logs": "logs", "metrics": "metric_data_points"}
@@ -220,6 +221,18 @@ async def fixed_rate(
     return Phase(len(payloads) * items, time.perf_counter() - started, latencies)
 
 
+async def checkpoint(dsn: str) -> None:
+    """Start a timed phase from a fresh checkpoint, so neither phase pays for the other's dirty
+    pages or for a checkpoint's full-page writes by chance (needs superuser or pg_checkpoint)."""
+    connection = await asyncpg.connect(dsn)
+    try:
+        await connection.execute("CHECKPOINT")
+    except asyncpg.InsufficientPrivilegeError:
+        pass
+    finally:
+        await connection.close()
+
+
 async def count_rows(dsn: str, table: str) -> int:
     connection = await asyncpg.connect(dsn)
     try:
@@ -257,8 +270,11 @@ async def fill_queues(dsn: str, options: Options, port: int) -> int:
     return sum(refused.values())
 
 
-async def ceiling(dsn: str, signal_name: str, payloads: list[bytes], concurrency: int) -> float:
-    """Binary COPY of the rows these requests convert to, straight into their tables."""
+async def ceiling(
+    dsn: str, signal_name: str, payloads: list[bytes], concurrency: int
+) -> tuple[float, CpuUse]:
+    """Binary COPY of the rows these requests convert to, straight into their tables; items/s and
+    the CPU it took."""
     kind, schema = SIGNALS[signal_name], SCHEMAS[signal_name]
     context = ConvertContext()
     batches = [kind.convert(kind.decode(p, context.max_attribute_bytes), context).tables for p in payloads]
@@ -270,23 +286,25 @@ async def ceiling(dsn: str, signal_name: str, payloads: list[bytes], concurrency
     connections = [await asyncpg.connect(dsn) for _ in range(concurrency)]
     for c in connections:
         await prepare_connection(c)
+    await checkpoint(dsn)
 
-    async def copy(connection: asyncpg.Connection, share: list[dict[str, list[Any]]]) -> None:
+    async def copy_share(connection: asyncpg.Connection, share: list[dict[str, list[Any]]]) -> None:
         for tables_of_request in share:
             async with connection.transaction():
-                for staged in schema.direct:
-                    rows = tables_of_request.get(staged.table)
-                    if rows:
-                        await connection.copy_records_to_table(
-                            staged.table, records=rows, columns=staged.columns
-                        )
+                for staged in schema.direct:  # the service's own COPY, encoder included
+                    await copy(
+                        connection, staged, tables_of_request.get(staged.table, []), into_staging=False
+                    )
 
+    meter = CpuMeter(standard_groups(service_pid=None))
+    meter.start()
     started = time.perf_counter()
-    await asyncio.gather(*(copy(c, batches[i::concurrency]) for i, c in enumerate(connections)))
+    await asyncio.gather(*(copy_share(c, batches[i::concurrency]) for i, c in enumerate(connections)))
     elapsed = time.perf_counter() - started
+    cpu = meter.stop()
     for c in connections:
         await c.close()
-    return items / elapsed
+    return items / elapsed, cpu
 
 
 def build_payloads(signal_name: str, count: int, batch: int, seed: int) -> list[bytes]:
@@ -321,7 +339,11 @@ async def run(options: Options) -> dict[str, Any]:
             for payload in warmup:
                 await send(payload)
             before = await count_rows(dsn, PRIMARY_TABLE[options.signal])
+            await checkpoint(dsn)
+            meter = CpuMeter(standard_groups(service.process.pid))
+            meter.start()
             top = await max_rate(send, main_payloads, options.concurrency, options.batch)
+            report["max_cpu"] = meter.stop()
             landed = await count_rows(dsn, PRIMARY_TABLE[options.signal]) - before
             report["max"] = top
             report["landed_rate"] = landed / top.seconds
@@ -340,7 +362,9 @@ async def run(options: Options) -> dict[str, Any]:
             stop_sampling.set()
             await asyncio.to_thread(service.stop)
             await sampling
-        report["ceiling"] = await ceiling(dsn, options.signal, main_payloads, options.concurrency)
+        report["ceiling"], report["ceiling_cpu"] = await ceiling(
+            dsn, options.signal, main_payloads, options.concurrency
+        )
     finally:
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         await admin.close()
@@ -380,3 +404,23 @@ def print_report(report: dict[str, Any]) -> None:
     print(f"{'landed / acknowledged':34}{report['landed']:>14,} / {len(top.latencies) * options.batch:,}")
     if top.refused:
         print(f"refused and retried during the max-rate phase: {top.refused}")
+    print_cpu(report, unit, len(top.latencies) * options.batch)
+
+
+def print_cpu(report: dict[str, Any], unit: str, items: int) -> None:
+    """Where the cores went: CPU per item of each part, at the maximum rate and in the ceiling."""
+    served: CpuUse = report["max_cpu"]
+    copying: CpuUse = report["ceiling_cpu"]
+
+    def figure(use: CpuUse, group: str) -> str:
+        return f"{use.micros_per_item(group, items):>8.1f} ({use.cores(group):.2f})"
+
+    print(f"{'CPU us per ' + unit[:-1] + ' (cores busy)':34}{'max rate':>16}{'ceiling':>16}")
+    print(f"{'  service':34}{figure(served, 'service'):>16}")
+    print(f"{'  PostgreSQL':34}{figure(served, 'postgres'):>16}{figure(copying, 'postgres'):>16}")
+    print(
+        f"{'  load generator / COPY client':34}{figure(served, 'load generator'):>16}"
+        f"{figure(copying, 'load generator'):>16}"
+    )
+    busy = sum(served.cores(group) for group in served.seconds)
+    print(f"{'  idle cores at max rate':34}{max(0.0, (os.cpu_count() or 1) - busy):>16.2f}")
