@@ -1,0 +1,3 @@
+from typing import Any
+
+def encode_rows(rows: list[Any], codes: bytes) -> bytes: ...
