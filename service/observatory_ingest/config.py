@@ -165,7 +165,12 @@ OPTIONS: tuple[Option, ...] = (
     Option("queue-size", positive_int, "100000", "Rows buffered per signal before refusing"),
     Option("queue-memory", parse_size, "64MiB", "Estimated memory of queued rows per signal before refusing"),
     Option("batch-size", positive_int, "5000", "Rows per database transaction, at most"),
-    Option("flush-interval", parse_duration, "200ms", "Longest wait to fill a batch"),
+    Option(
+        "flush-interval",
+        parse_duration,
+        "0ms",
+        "Longest a free writer waits to fill a batch while another commits (0: it takes what is queued)",
+    ),
     Option("writers", positive_int, "2", "Writer tasks (database connections) per signal"),
     Option("max-recv-msg-size", parse_size, "64MiB", "Largest accepted request"),
     Option(

@@ -15,7 +15,7 @@ def test_defaults() -> None:
     assert settings.http_listen == ListenAddress("0.0.0.0", 4318)
     assert settings.metrics_listen == ListenAddress("0.0.0.0", 9464)
     assert (settings.queue_size, settings.batch_size, settings.writers) == (100000, 5000, 2)
-    assert settings.flush_interval == pytest.approx(0.2)
+    assert settings.flush_interval == 0.0
     assert settings.max_recv_msg_size == 64 * 1024 * 1024
     assert settings.migrate is True
     assert settings.data_dir.name == "observatory-ingest"

@@ -84,8 +84,9 @@ class SignalPipeline:
 
     async def run_writer(self) -> None:
         """Commit batches until the queue is closed and drained."""
-        # Group commit: with every writer idle, nothing is gained by waiting, so the rows go at
-        # once; while another writer is busy, rows gather until the batch is full or old enough.
+        # Group commit without a timer by default: the rows that arrive while every writer is
+        # busy make the next batch. A free writer waits only with --flush-interval > 0 and only
+        # while another writer commits; with every writer idle, waiting gains nothing.
         while batch := await self.queue.take(
             self.policy.batch_rows, self.policy.flush_interval if self.writing else 0.0
         ):
