@@ -17,7 +17,6 @@ EXTENSIONS = {
     "_otlp_wire": PACKAGE / "native" / "otlp_wire.c",
     "_trace_rows": PACKAGE / "native" / "trace_rows.c",
     "_attribute_fields": PACKAGE / "native" / "attribute_fields.c",
-    "_copy_binary": PACKAGE / "native" / "copy_binary.c",
 }
 
 

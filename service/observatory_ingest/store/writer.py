@@ -14,7 +14,6 @@ from asyncpg.pool import PoolConnectionProxy
 
 from observatory_ingest import metrics
 from observatory_ingest.convert.common import Row
-from observatory_ingest.store.copy_format import copy_rows
 from observatory_ingest.store.signals import SIGNALS, SignalSchema, StagedTable
 
 Connection: TypeAlias = "asyncpg.Connection | PoolConnectionProxy[Record]"
@@ -49,7 +48,7 @@ def rows_of(batch: Sequence[RowSet], table: str) -> list[Row]:
 async def copy(connection: Connection, staged: StagedTable, rows: list[Row], into_staging: bool) -> None:
     if rows:
         target = staged.staging if into_staging else staged.table
-        await copy_rows(connection, target, staged.columns, rows)
+        await connection.copy_records_to_table(target, records=rows, columns=staged.columns)
 
 
 async def write_direct(connection: Connection, schema: SignalSchema, batch: Sequence[RowSet]) -> None:

@@ -1,3 +1,0 @@
-from typing import Any
-
-def encode_rows(rows: list[Any], codes: bytes) -> bytes: ...
