@@ -291,7 +291,7 @@ async def ceiling(
     async def copy_share(connection: asyncpg.Connection, share: list[dict[str, list[Any]]]) -> None:
         for tables_of_request in share:
             async with connection.transaction():
-                for staged in schema.direct:  # the service's own COPY, encoder included
+                for staged in schema.direct:  # the service's own COPY function
                     await copy(
                         connection, staged, tables_of_request.get(staged.table, []), into_staging=False
                     )

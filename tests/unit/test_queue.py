@@ -52,6 +52,18 @@ async def test_take_waits_for_age_when_the_batch_is_small() -> None:
     assert 0.1 <= time.monotonic() - started < 2
 
 
+async def test_without_a_wait_a_small_batch_goes_at_once_with_everything_queued() -> None:
+    # The writers' default (--flush-interval 0ms): what queued while they were busy is the batch.
+    queue = BoundedQueue(100)
+    for rows in (2, 3, 4):
+        queue.offer(item(rows))
+    started = time.monotonic()
+    batch = await queue.take(max_rows=50, max_wait=0)
+    assert [i.rows for i in batch] == [2, 3, 4]
+    assert time.monotonic() - started < 0.05
+    assert queue.size == 0
+
+
 async def test_items_arriving_while_waiting_join_the_batch() -> None:
     queue = BoundedQueue(100)
     queue.offer(item(2))
