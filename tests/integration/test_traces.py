@@ -12,12 +12,14 @@ import orjson
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+from opentelemetry.proto.trace.v1.trace_pb2 import Span
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from opentelemetry.trace import Link, SpanKind, Status, StatusCode
 
 from observatory_ingest.app import RunningService, running_service
+from observatory_ingest.config import OPTIONS_BY_ATTRIBUTE
 from tests.integration.conftest import TableLock, service_settings
 from tests.integration.otlp_client import export, retry_delay
 from tests.otlp_builders import key_values, nested_trace_request, span, trace_request
@@ -380,6 +382,84 @@ async def test_an_idle_writer_commits_at_once_instead_of_waiting_for_the_flush_i
         # Group commit: with no writer busy there is nothing to batch with, so no 5 s wait.
         assert time.monotonic() - started < 4
     assert await db.fetchval("SELECT count(*) FROM trace_spans WHERE name = 'prompt'") == 1
+
+
+def batches_committed() -> float:
+    from prometheus_client import REGISTRY
+
+    return REGISTRY.get_sample_value("observatory_writer_batches_total", {"signal": "traces"}) or 0.0
+
+
+async def settled(condition: Any, seconds: float = 3.0) -> bool:
+    deadline = time.monotonic() + seconds
+    # The pipeline's state has no event to wait on; polling it is the point.
+    while not condition() and time.monotonic() < deadline:  # noqa: ASYNC110
+        await asyncio.sleep(0.02)
+    return bool(condition())
+
+
+def one_span_request(number: int, with_event: bool = False) -> Any:
+    events = [Span.Event(time_unix_nano=1_700_000_000_000_000_500, name="tick")] if with_event else []
+    return trace_request([span(bytes([0xB7, number]) * 8, b"\x01" * 8, f"busy-{number}", events=events)])
+
+
+def default_writer_settings(database: str) -> Any:
+    return service_settings(
+        database, flush_interval=OPTIONS_BY_ATTRIBUTE["flush_interval"].default, writers=2
+    )
+
+
+async def test_by_default_a_free_writer_commits_at_once_while_the_other_is_stuck(
+    database: str, db: asyncpg.Connection
+) -> None:
+    # Only a request with a span event writes trace_events: it holds one writer in its
+    # transaction, and the other writer comes back for more while that one is still busy.
+    async with running_service(default_writer_settings(database)) as service:
+        # TimescaleDB: the spans' chunk must exist, or the stuck transaction's new chunk would
+        # hold up the other writer's spans of the same day until it commits.
+        await export(service.grpc_port, "traces", one_span_request(9))
+        async with TableLock(database, "trace_events") as lock:
+            pipeline = service.pipelines["traces"]
+            stuck_request = one_span_request(0, with_event=True)
+            stuck = asyncio.create_task(export(service.grpc_port, "traces", stuck_request))
+            assert await settled(lambda: pipeline.writing == 1)
+            await export(service.grpc_port, "traces", one_span_request(1))
+            started = time.monotonic()
+            await export(service.grpc_port, "traces", one_span_request(2))
+            # No --flush-interval wait while the other writer commits (a 5 s one makes this 5 s).
+            assert time.monotonic() - started < 2
+            assert not stuck.done()  # its transaction has not committed: not acknowledged
+            await lock.release()
+            await stuck
+    names = await db.fetch("SELECT name FROM trace_spans WHERE name LIKE 'busy-%' ORDER BY name")
+    assert [row["name"] for row in names] == ["busy-0", "busy-1", "busy-2", "busy-9"]
+
+
+async def test_rows_queued_while_every_writer_is_busy_make_one_batch(
+    database: str, db: asyncpg.Connection
+) -> None:
+    async with (
+        running_service(default_writer_settings(database)) as service,
+        TableLock(database, "trace_spans") as lock,
+    ):
+        pipeline = service.pipelines["traces"]
+        before = batches_committed()
+        first = asyncio.create_task(export(service.grpc_port, "traces", one_span_request(10)))
+        assert await settled(lambda: pipeline.writing == 1)
+        second = asyncio.create_task(export(service.grpc_port, "traces", one_span_request(11)))
+        assert await settled(lambda: pipeline.writing == 2 and pipeline.queue.size == 0)
+        queued = [
+            asyncio.create_task(export(service.grpc_port, "traces", one_span_request(n)))
+            for n in (12, 13, 14)
+        ]
+        # Three requests wait: 6 rows, a span and its trace's summary share each.
+        assert await settled(lambda: pipeline.queue.size == 6), pipeline.queue.size
+        assert not any(task.done() for task in (first, second, *queued))  # nothing acked uncommitted
+        await lock.release()
+        await asyncio.gather(first, second, *queued)
+        assert batches_committed() - before == 3  # request 10, request 11, then 12-14 together
+    stored = await db.fetchval("SELECT count(*) FROM trace_spans WHERE name LIKE 'busy-1_'")
+    assert stored == 5
 
 
 async def test_the_queue_memory_bound_refuses_through_the_server(database: str) -> None:
