@@ -1,7 +1,8 @@
-"""CPU seconds per part of the benchmark (service, PostgreSQL, load generator), read from /proc.
+"""The benchmark's processes from /proc: their tree, and CPU seconds per part (service,
+PostgreSQL, load generator).
 
 A phase's CPU per item tells where the cores went: the ratio to the ceiling is decided by it once
-the machine is saturated, and idle cores show a run that is bound by latency instead.
+the machine is saturated, and cores none of the parts used show a run bound by latency instead.
 """
 
 from __future__ import annotations
