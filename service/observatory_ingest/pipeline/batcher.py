@@ -156,7 +156,7 @@ class SignalPipeline:
         context = {table: item.tables.get(table, []) for table in self.schema.context_tables}
         rows = [
             (staged, row)
-            for staged in self.schema.staged
+            for staged in self.schema.merged_tables
             if staged.table not in context
             for row in item.tables.get(staged.table, ())
         ]

@@ -4,11 +4,16 @@ direct  COPY straight into the real tables. If that succeeds every row was new (
         guarantee it), so per-request partial aggregates are enough to merge trace summaries.
 merge   COPY into per-connection staging tables, then INSERT ... ON CONFLICT DO NOTHING. Used when
         the direct COPY meets a row that exists already (a replay): idempotent by construction.
+
+Rows that only feed a statement (trace summaries' parts, the refs that link LLM spans and log
+records, the metric catalogue) are that statement's parameters, one array per column: no COPY
+round trip, and a direct batch touches no temporary table, so COMMIT has none to truncate.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TypeAlias
 
 from observatory_ingest.convert.logs import LOG_COLUMNS, LOG_REF_COLUMNS
 from observatory_ingest.convert.metrics import LLM_METRIC_COLUMNS, METRIC_COLUMNS, POINT_COLUMNS
@@ -24,9 +29,16 @@ from observatory_ingest.convert.traces import (
 
 @dataclass(frozen=True)
 class StagedTable:
+    """A table's rows as the writer handles them: COPY, straight or through staging, or, given
+    the columns' SQL types, as array parameters of a statement (see unnest)."""
+
     table: str
     columns: tuple[str, ...]
-    definition: str | None = None  # column definitions when the rows fit no real table
+    types: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.types and len(self.types) != len(self.columns):
+            raise ValueError(f"{self.table}: {len(self.columns)} columns but {len(self.types)} types")
 
     @property
     def staging(self) -> str:
@@ -35,8 +47,10 @@ class StagedTable:
     @property
     def create_staging(self) -> str:
         # Temporary, per connection, emptied by every commit.
-        shape = self.definition or f"LIKE {self.table} INCLUDING DEFAULTS"
-        return f"CREATE TEMPORARY TABLE IF NOT EXISTS {self.staging} ({shape}) ON COMMIT DELETE ROWS"
+        return (
+            f"CREATE TEMPORARY TABLE IF NOT EXISTS {self.staging} "
+            f"(LIKE {self.table} INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
+        )
 
     def insert_ignoring_duplicates(self, order_by: str = "id") -> str:
         columns = ", ".join(self.columns)
@@ -45,41 +59,75 @@ class StagedTable:
             f"ORDER BY {order_by} ON CONFLICT DO NOTHING"
         )
 
+    def unnest(self, alias: str) -> str:
+        """A FROM item: the statement's parameters $1..$n, one array per column, as rows."""
+        arrays = ", ".join(f"${number}::{sql_type}[]" for number, sql_type in enumerate(self.types, 1))
+        return f"unnest({arrays}) AS {alias}({', '.join(self.columns)})"
+
+
+@dataclass(frozen=True)
+class FedStatement:
+    """SQL whose parameters are the batch's rows of one table (StagedTable.unnest); skipped when
+    the batch has none."""
+
+    sql: str
+    rows: StagedTable
+
+
+Statement: TypeAlias = "str | FedStatement"
+
 
 @dataclass(frozen=True)
 class SignalSchema:
     signal: str
-    staged: tuple[StagedTable, ...]  # merge path: everything goes through staging
-    merge: tuple[str, ...]
+    staged: tuple[StagedTable, ...]  # merge path: COPY into staging, then the merge statements
+    merge: tuple[Statement, ...]
     direct: tuple[StagedTable, ...]  # direct path: COPY into the real table
-    direct_staged: tuple[StagedTable, ...]  # direct path: still staged (aggregates, refs)
-    direct_before: tuple[str, ...]  # direct path: SQL before the direct COPY
-    direct_after: tuple[str, ...]  # direct path: SQL after it
+    direct_before: tuple[Statement, ...]  # direct path: SQL before the direct COPY
+    direct_after: tuple[Statement, ...]  # direct path: SQL after it
     context_tables: tuple[str, ...] = ()  # rows every part of a split batch needs (foreign keys)
 
     @property
-    def all_staging(self) -> tuple[StagedTable, ...]:
-        return tuple(dict.fromkeys(self.staged + self.direct_staged))
+    def merged_tables(self) -> tuple[StagedTable, ...]:
+        """Every table whose rows the merge path writes: staged or fed to a statement."""
+        fed = tuple(statement.rows for statement in self.merge if isinstance(statement, FedStatement))
+        return tuple(dict.fromkeys(self.staged + fed))
 
 
+# Varchar columns are text here: a value too long for its column fails the INSERT, as in COPY,
+# instead of being cut short by a cast to varchar(n).
 SPANS = StagedTable("trace_spans", SPAN_COLUMNS)
 EVENTS = StagedTable("trace_events", EVENT_COLUMNS)
 LLM_TRACES = StagedTable("llm_traces", LLM_TRACE_COLUMNS)
 LLM_LOGS = StagedTable("llm_logs", LLM_LOG_COLUMNS)
-TRACE_PARTS = StagedTable("trace_parts", TRACE_PART_COLUMNS, "LIKE traces INCLUDING DEFAULTS")
+TRACE_PARTS = StagedTable(
+    "trace_parts",
+    TRACE_PART_COLUMNS,
+    (
+        "uuid",
+        "uuid",
+        "text",
+        "text",
+        "timestamptz",
+        "timestamptz",
+        "text",
+        "text",
+        "text",
+        "jsonb",
+        "jsonb",
+        "integer",
+    ),
+)
 LLM_SPAN_REFS = StagedTable(
-    "llm_span_refs",
-    LLM_SPAN_REF_COLUMNS,
-    "project_id uuid, trace_id varchar(32), span_id varchar(16), ts timestamptz, provider varchar(100), "
-    "model varchar(255)",
+    "llm_span_refs", LLM_SPAN_REF_COLUMNS, ("uuid", "text", "text", "timestamptz", "text", "text")
 )
 LOGS_TABLE = StagedTable("logs", LOG_COLUMNS)
-LOG_REFS = StagedTable(
-    "log_refs",
-    LOG_REF_COLUMNS,
-    "id uuid, project_id uuid, timestamp timestamptz, trace_id varchar(32), span_id varchar(16)",
+LOG_REFS = StagedTable("log_refs", LOG_REF_COLUMNS, ("uuid", "uuid", "timestamptz", "text", "text"))
+METRICS_TABLE = StagedTable(
+    "metrics",
+    METRIC_COLUMNS,
+    ("uuid", "uuid", "text", "text", "text", "text", "text", "boolean", "text", "jsonb", "jsonb"),
 )
-METRICS_TABLE = StagedTable("metrics", METRIC_COLUMNS)
 POINTS = StagedTable("metric_data_points", POINT_COLUMNS)
 LLM_METRICS = StagedTable("llm_metrics", LLM_METRIC_COLUMNS)
 
@@ -160,7 +208,7 @@ SELECT id, project_id, min(trace_id),
        coalesce((array_agg(attributes) FILTER (WHERE root_span_name IS NOT NULL))[1], '{{}}'),
        coalesce((array_agg(resource_attributes) FILTER (WHERE root_span_name IS NOT NULL))[1], '{{}}'),
        sum(span_count)
-FROM {TRACE_PARTS.staging}
+FROM {TRACE_PARTS.unnest("p")}
 GROUP BY project_id, id
 ORDER BY project_id, id
 {TRACE_SUMMARY_MERGE}
@@ -172,7 +220,7 @@ LINK_LLM_SPANS_TO_LOGS = f"""
 INSERT INTO llm_logs ({", ".join(LLM_LOG_COLUMNS)})
 SELECT l.id, l.project_id, l.timestamp, l.trace_id, l.span_id, s.provider, s.model, l.event_name,
        l.severity_number, l.severity_text, l.body, l.attributes
-FROM {LLM_SPAN_REFS.staging} s
+FROM {LLM_SPAN_REFS.unnest("s")}
 JOIN logs l ON l.trace_id = s.trace_id AND l.span_id = s.span_id AND l.project_id = s.project_id
 WHERE l.timestamp BETWEEN s.ts - interval '1 hour' AND s.ts + interval '1 day'
 ORDER BY l.id
@@ -182,7 +230,7 @@ LINK_LOGS_TO_LLM_SPANS = f"""
 INSERT INTO llm_logs ({", ".join(LLM_LOG_COLUMNS)})
 SELECT l.id, l.project_id, l.timestamp, l.trace_id, l.span_id, t.provider, t.model, l.event_name,
        l.severity_number, l.severity_text, l.body, l.attributes
-FROM {LOG_REFS.staging} r
+FROM {LOG_REFS.unnest("r")}
 JOIN llm_traces t ON t.trace_id = r.trace_id AND t.span_id = r.span_id AND t.project_id = r.project_id
 JOIN logs l ON l.id = r.id AND l.timestamp = r.timestamp
 WHERE t.ts BETWEEN r.timestamp - interval '1 day' AND r.timestamp + interval '1 hour'
@@ -194,7 +242,7 @@ ON CONFLICT DO NOTHING
 # the metric changed. DISTINCT ON: a batch may carry the same metric many times.
 UPSERT_METRICS = f"""
 INSERT INTO metrics AS m ({", ".join(METRIC_COLUMNS)})
-SELECT DISTINCT ON (id) {", ".join(METRIC_COLUMNS)} FROM {METRICS_TABLE.staging} ORDER BY id
+SELECT DISTINCT ON (id) {", ".join(METRIC_COLUMNS)} FROM {METRICS_TABLE.unnest("r")} ORDER BY id
 ON CONFLICT (id) DO UPDATE SET
     description = coalesce(excluded.description, m.description),
     unit = coalesce(excluded.unit, m.unit),
@@ -210,46 +258,52 @@ WHERE (m.description, m.unit, m.metric_type, m.temporality, m.is_monotonic, m.at
                         excluded.attributes)
 """
 
+UPSERT_TRACES = FedStatement(UPSERT_TRACES_FROM_PARTS, TRACE_PARTS)
+LINK_SPANS = FedStatement(LINK_LLM_SPANS_TO_LOGS, LLM_SPAN_REFS)
+LINK_LOGS = FedStatement(LINK_LOGS_TO_LLM_SPANS, LOG_REFS)
+UPSERT_METRIC_CATALOGUE = FedStatement(UPSERT_METRICS, METRICS_TABLE)
+
 TRACES = SignalSchema(
     signal="traces",
-    staged=(SPANS, EVENTS, LLM_TRACES, LLM_LOGS, LLM_SPAN_REFS),
+    staged=(SPANS, EVENTS, LLM_TRACES, LLM_LOGS),
     merge=(
         MERGE_SPANS_AND_TRACES,
         EVENTS.insert_ignoring_duplicates(),
         LLM_TRACES.insert_ignoring_duplicates(),
         LLM_LOGS.insert_ignoring_duplicates(),
-        LINK_LLM_SPANS_TO_LOGS,
+        LINK_SPANS,
     ),
     direct=(SPANS, EVENTS, LLM_TRACES, LLM_LOGS),
-    direct_staged=(TRACE_PARTS, LLM_SPAN_REFS),
     direct_before=(),
-    direct_after=(UPSERT_TRACES_FROM_PARTS, LINK_LLM_SPANS_TO_LOGS),
+    direct_after=(UPSERT_TRACES, LINK_SPANS),
 )
 
 METRICS = SignalSchema(
     signal="metrics",
-    staged=(METRICS_TABLE, POINTS, LLM_METRICS),
-    merge=(UPSERT_METRICS, POINTS.insert_ignoring_duplicates(), LLM_METRICS.insert_ignoring_duplicates()),
+    staged=(POINTS, LLM_METRICS),
+    merge=(
+        UPSERT_METRIC_CATALOGUE,
+        POINTS.insert_ignoring_duplicates(),
+        LLM_METRICS.insert_ignoring_duplicates(),
+    ),
     direct=(POINTS, LLM_METRICS),
-    direct_staged=(METRICS_TABLE,),
     # Points reference their metric: the catalogue rows go first.
-    direct_before=(UPSERT_METRICS,),
+    direct_before=(UPSERT_METRIC_CATALOGUE,),
     direct_after=(),
     context_tables=("metrics",),
 )
 
 LOGS = SignalSchema(
     signal="logs",
-    staged=(LOGS_TABLE, LLM_LOGS, LOG_REFS),
+    staged=(LOGS_TABLE, LLM_LOGS),
     merge=(
         LOGS_TABLE.insert_ignoring_duplicates(),
         LLM_LOGS.insert_ignoring_duplicates(),
-        LINK_LOGS_TO_LLM_SPANS,
+        LINK_LOGS,
     ),
     direct=(LOGS_TABLE, LLM_LOGS),
-    direct_staged=(LOG_REFS,),
     direct_before=(),
-    direct_after=(LINK_LOGS_TO_LLM_SPANS,),
+    direct_after=(LINK_LOGS,),
 )
 
 SIGNALS = {schema.signal: schema for schema in (TRACES, METRICS, LOGS)}

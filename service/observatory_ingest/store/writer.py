@@ -1,6 +1,7 @@
 """One transaction per batch. Fast path: binary COPY straight into the tables. When a row exists
 already (a replayed request), the transaction is rolled back and the batch goes through staging
-tables and INSERT ... ON CONFLICT DO NOTHING instead (see store/signals.py)."""
+tables and INSERT ... ON CONFLICT DO NOTHING instead (see store/signals.py). Rows that only feed a
+statement are its array parameters on both paths."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from asyncpg.pool import PoolConnectionProxy
 
 from observatory_ingest import metrics
 from observatory_ingest.convert.common import Row
-from observatory_ingest.store.signals import SIGNALS, SignalSchema, StagedTable
+from observatory_ingest.store.signals import SIGNALS, SignalSchema, StagedTable, Statement
 
 Connection: TypeAlias = "asyncpg.Connection | PoolConnectionProxy[Record]"
 
@@ -37,7 +38,7 @@ async def prepare_connection(connection: asyncpg.Connection) -> None:
         format="tuple",
     )
     for schema in SIGNALS.values():
-        for staged in schema.all_staging:
+        for staged in schema.staged:
             await connection.execute(staged.create_staging)
 
 
@@ -51,16 +52,24 @@ async def copy(connection: Connection, staged: StagedTable, rows: list[Row], int
         await connection.copy_records_to_table(target, records=rows, columns=staged.columns)
 
 
+async def execute(connection: Connection, statement: Statement, batch: Sequence[RowSet]) -> None:
+    if isinstance(statement, str):
+        await connection.execute(statement)
+        return
+    rows = rows_of(batch, statement.rows.table)
+    if rows:
+        # One array per column: the rows travel in the statement's own round trip.
+        await connection.execute(statement.sql, *zip(*rows, strict=True))
+
+
 async def write_direct(connection: Connection, schema: SignalSchema, batch: Sequence[RowSet]) -> None:
     async with connection.transaction():
-        for staged in schema.direct_staged:
-            await copy(connection, staged, rows_of(batch, staged.table), into_staging=True)
         for statement in schema.direct_before:
-            await connection.execute(statement)
+            await execute(connection, statement, batch)
         for staged in schema.direct:
             await copy(connection, staged, rows_of(batch, staged.table), into_staging=False)
         for statement in schema.direct_after:
-            await connection.execute(statement)
+            await execute(connection, statement, batch)
 
 
 async def write_merged(connection: Connection, schema: SignalSchema, batch: Sequence[RowSet]) -> None:
@@ -68,7 +77,7 @@ async def write_merged(connection: Connection, schema: SignalSchema, batch: Sequ
         for staged in schema.staged:
             await copy(connection, staged, rows_of(batch, staged.table), into_staging=True)
         for statement in schema.merge:
-            await connection.execute(statement)
+            await execute(connection, statement, batch)
 
 
 async def write_batch(connection: Connection, schema: SignalSchema, batch: Sequence[RowSet]) -> None:
