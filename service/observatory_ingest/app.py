@@ -15,6 +15,7 @@ import asyncpg
 from observatory_ingest import __version__, metrics
 from observatory_ingest.config import Settings
 from observatory_ingest.convert.context import ContentPolicy
+from observatory_ingest.gctuning import settle_after_startup
 from observatory_ingest.health import Health
 from observatory_ingest.ingest import Ingestor
 from observatory_ingest.opsserver import OpsServer
@@ -206,6 +207,7 @@ async def serve(settings: Settings) -> int:
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, service.stopping.set)
+        settle_after_startup()
         log.info("ready", extra={"grpc": str(service.grpc.listen), "http": str(service.http.listen)})
         await service.stopping.wait()
         log.info("shutting down")
