@@ -13,6 +13,7 @@ from typing import Any
 from bench.payloads import Generator
 from observatory_ingest.convert.context import ConvertContext
 from observatory_ingest.convert.pricing import Price, PriceBook
+from observatory_ingest.gctuning import settle_after_startup
 from observatory_ingest.signals import SIGNALS
 
 SEED_PRICES = Path(__file__).resolve().parent.parent / "migrations" / "006_supporting_tables.up.sql"
@@ -74,6 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--signal", choices=SIGNAL_NAMES, action="append", help="only these (repeatable)")
     arguments = parser.parse_args(argv)
     signals = tuple(arguments.signal or SIGNAL_NAMES)
+    settle_after_startup()  # the collector as in the served process
     print(f"{'signal':<10}{'items/s per core (decode + convert)':>38}")
     for signal, rate in run(arguments.requests, arguments.items, arguments.rounds, signals).items():
         print(f"{signal:<10}{rate:>38,.0f}")
