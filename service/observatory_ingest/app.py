@@ -27,7 +27,7 @@ from observatory_ingest.receiver.http import HttpReceiver
 from observatory_ingest.signals import SIGNALS
 from observatory_ingest.store.backend import detect_backend
 from observatory_ingest.store.database import connect, database_dsn
-from observatory_ingest.store.migrate import Migrator, default_migrations_dir, discover
+from observatory_ingest.store.migrate import migrate_to_latest
 from observatory_ingest.store.pool import probing, small_pool, writer_pool
 from observatory_ingest.store.pricing import PriceCatalog
 
@@ -58,20 +58,6 @@ class RunningService:
     @property
     def metrics_port(self) -> int:
         return self.ops.listen.port
-
-
-async def migrate_to_latest(dsn: str) -> None:
-    connection = await connect(dsn)
-    try:
-        async with Migrator(connection, discover(default_migrations_dir())) as migrator:
-            applied = await migrator.up()
-        for migration in applied:
-            log.info(
-                "migration applied",
-                extra={"version": migration.version, "description": migration.description},
-            )
-    finally:
-        await connection.close()
 
 
 async def describe_backend(dsn: str) -> str:

@@ -7,8 +7,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import grpc
-
 
 @dataclass(frozen=True)
 class TlsFiles:
@@ -17,6 +15,8 @@ class TlsFiles:
     client_ca: Path | None = None
 
     def grpc_credentials(self) -> Any:
+        import grpc  # here, not at the top: the config (and the --workers supervisor) needs no gRPC
+
         client_ca = self.client_ca.read_bytes() if self.client_ca else None
         return grpc.ssl_server_credentials(
             [(self.key.read_bytes(), self.cert.read_bytes())],

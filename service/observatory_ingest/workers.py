@@ -3,6 +3,7 @@
 The supervisor starts the embedded database if needed, applies migrations once, reserves the
 ports, starts the workers, forwards SIGTERM / SIGINT to them and exits when they have all stopped.
 Workers write Prometheus samples to a shared directory so any worker's /metrics shows the sum.
+The supervisor imports neither gRPC nor the pipeline: it stays small beside its workers.
 """
 
 from __future__ import annotations
@@ -18,9 +19,9 @@ import tempfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
-from observatory_ingest.app import migrate_to_latest
 from observatory_ingest.config import ListenAddress, Settings
 from observatory_ingest.store.database import database_dsn
+from observatory_ingest.store.migrate import migrate_to_latest
 
 log = logging.getLogger(__name__)
 

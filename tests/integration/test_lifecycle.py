@@ -51,6 +51,8 @@ async def test_two_workers_share_the_ports_aggregate_metrics_and_stop_together(
         grpc_port, _, metrics_port = served.wait_ready()
         await asyncio.sleep(1.0)  # both workers up (each logs its own ready line)
         assert served.text().count("msg=ready") == 2
+        # The supervisor stays small beside its workers: it never loads gRPC.
+        assert "cygrpc" not in Path(f"/proc/{served.process.pid}/maps").read_text()
         load = SpanLoad(grpc_port, "two-workers", rate=1000, seconds=2).start()
         await asyncio.sleep(2.5)
         acknowledged = await asyncio.to_thread(load.finish)

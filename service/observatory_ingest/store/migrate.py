@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
 import time
 import zlib
@@ -11,6 +12,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import asyncpg
+
+from observatory_ingest.store.database import connect
+
+log = logging.getLogger(__name__)
 
 FILE_PATTERN = re.compile(r"^(\d+)_(.+)\.(up|down)\.sql$")
 NO_TRANSACTION_DIRECTIVE = b"-- no-transaction"
@@ -248,3 +253,18 @@ class Migrator:
                 )
         except asyncpg.PostgresError as error:
             raise MigrationError(f"{migration.down_path.name} failed: {error}") from error
+
+
+async def migrate_to_latest(dsn: str) -> None:
+    """Apply every pending migration of this release (serve, and the supervisor of --workers)."""
+    connection = await connect(dsn)
+    try:
+        async with Migrator(connection, discover(default_migrations_dir())) as migrator:
+            applied = await migrator.up()
+        for migration in applied:
+            log.info(
+                "migration applied",
+                extra={"version": migration.version, "description": migration.description},
+            )
+    finally:
+        await connection.close()
