@@ -138,10 +138,16 @@ class Service:
 
 
 def sender(options: Options, port: int) -> Callable[[bytes], Any]:
+    """One exporter's send function. Over gRPC each has its own connection: with --workers N,
+    SO_REUSEPORT spreads connections over the workers, not requests."""
     kind = SIGNALS[options.signal]
     if options.transport == "grpc":
         channel = grpc.aio.insecure_channel(
-            f"127.0.0.1:{port}", options=[("grpc.max_send_message_length", 64 * 1024 * 1024)]
+            f"127.0.0.1:{port}",
+            options=[
+                ("grpc.max_send_message_length", 64 * 1024 * 1024),
+                ("grpc.use_local_subchannel_pool", 1),  # no connection shared with other channels
+            ],
         )
         call = channel.unary_unary(kind.grpc_method, request_serializer=None, response_deserializer=None)
 
@@ -166,14 +172,13 @@ def sender(options: Options, port: int) -> Callable[[bytes], Any]:
     return send_http
 
 
-async def max_rate(
-    send: Callable[[bytes], Any], payloads: list[bytes], concurrency: int, items: int
-) -> Phase:
+async def max_rate(senders: list[Callable[[bytes], Any]], payloads: list[bytes], items: int) -> Phase:
+    """Every exporter sends its next request as soon as the last one is answered (closed loop)."""
     queue = list(reversed(payloads))
     latencies: list[float] = []
     refused = 0
 
-    async def worker() -> None:
+    async def worker(send: Callable[[bytes], Any]) -> None:
         nonlocal refused
         while queue:
             payload = queue.pop()
@@ -186,17 +191,17 @@ async def max_rate(
                 await asyncio.sleep(0.05)
 
     started = time.perf_counter()
-    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    await asyncio.gather(*(worker(send) for send in senders))
     return Phase(len(payloads) * items, time.perf_counter() - started, latencies, refused)
 
 
 async def fixed_rate(
-    send: Callable[[bytes], Any], payloads: list[bytes], per_second: float, items: int
+    senders: list[Callable[[bytes], Any]], payloads: list[bytes], per_second: float, items: int
 ) -> Phase:
-    """Requests started on a fixed schedule (open loop), whatever the latency."""
+    """Requests started on a fixed schedule (open loop), whatever the latency, the exporters in turn."""
     latencies: list[float] = []
 
-    async def one(payload: bytes) -> None:
+    async def one(send: Callable[[bytes], Any], payload: bytes) -> None:
         started = time.perf_counter()
         if await send(payload):
             latencies.append(time.perf_counter() - started)
@@ -205,7 +210,7 @@ async def fixed_rate(
     started = time.perf_counter()
     for index, payload in enumerate(payloads):
         await asyncio.sleep(max(0.0, started + index / per_second - time.perf_counter()))
-        tasks.append(asyncio.create_task(one(payload)))
+        tasks.append(asyncio.create_task(one(senders[index % len(senders)], payload)))
     await asyncio.gather(*tasks)
     return Phase(len(payloads) * items, time.perf_counter() - started, latencies)
 
@@ -232,23 +237,30 @@ async def count_rows(dsn: str, table: str) -> int:
 
 async def fill_queues(dsn: str, options: Options, port: int) -> int:
     """Hold every signal's table so writers block, and send all three signals as exporters do (a
-    bounded number of requests in flight) until each queue refuses: memory with every queue full."""
+    bounded number of requests in flight) until the queues refuse: memory with every queue full.
+    Each worker has its own queues and a connection reaches one worker, so every signal goes over
+    several connections, each sending until its worker refuses."""
     blocker = await asyncpg.connect(dsn)
     transaction = blocker.transaction()
     await transaction.start()
     await blocker.execute(f"LOCK TABLE {', '.join(PRIMARY_TABLE.values())} IN ACCESS EXCLUSIVE MODE")
-    refused = {name: 0 for name in PRIMARY_TABLE}
+    refused = 0
 
-    async def exporter(signal_name: str, send: Callable[[bytes], Any], remaining: list[bytes]) -> None:
-        while remaining and refused[signal_name] < 10:
+    async def exporter(send: Callable[[bytes], Any], remaining: list[bytes]) -> None:
+        nonlocal refused
+        misses = 0
+        while remaining and misses < 3:
             if not await send(remaining.pop()):
-                refused[signal_name] += 1
+                misses += 1
+                refused += 1
 
+    connections = 4 * options.workers
     senders = []
     for seed, signal_name in enumerate(PRIMARY_TABLE, start=10):
-        send = sender(Options(signal=signal_name, transport=options.transport), port)
         remaining = build_payloads(signal_name, 250 * options.workers, options.batch, seed=seed)
-        senders += [exporter(signal_name, send, remaining) for _ in range(64)]
+        for _ in range(connections):
+            send = sender(Options(signal=signal_name, transport=options.transport), port)
+            senders += [exporter(send, remaining) for _ in range(64 // connections)]
     try:
         await asyncio.wait_for(asyncio.gather(*senders), 90)
     except TimeoutError:
@@ -256,7 +268,7 @@ async def fill_queues(dsn: str, options: Options, port: int) -> int:
     finally:
         await transaction.rollback()
         await blocker.close()
-    return sum(refused.values())
+    return refused
 
 
 async def ceiling(
@@ -317,21 +329,22 @@ async def run(options: Options) -> dict[str, Any]:
     }
     try:
         main_payloads = build_payloads(options.signal, options.requests, options.batch, seed=1)
-        warmup = build_payloads(options.signal, 5, options.batch, seed=2)
+        warmup = build_payloads(options.signal, options.concurrency, options.batch, seed=2)
         log = Path(tempfile.mkdtemp(prefix="observatory-bench-")) / "serve.log"
         service = Service(dsn, options, log)
         stop_sampling = asyncio.Event()
         try:
             grpc_port, http_port = await asyncio.to_thread(service.wait_ready, options.workers)
             sampling = asyncio.create_task(service.sample_rss(stop_sampling))
-            send = sender(options, grpc_port if options.transport == "grpc" else http_port)
-            for payload in warmup:
+            port = grpc_port if options.transport == "grpc" else http_port
+            senders = [sender(options, port) for _ in range(options.concurrency)]
+            for send, payload in zip(senders, warmup, strict=True):  # every connection open before timing
                 await send(payload)
             before = await count_rows(dsn, PRIMARY_TABLE[options.signal])
             await checkpoint(dsn)
             meter = CpuMeter(standard_groups(service.process.pid))
             meter.start()
-            top = await max_rate(send, main_payloads, options.concurrency, options.batch)
+            top = await max_rate(senders, main_payloads, options.batch)
             report["max_cpu"] = meter.stop()
             landed = await count_rows(dsn, PRIMARY_TABLE[options.signal]) - before
             report["max"] = top
@@ -340,11 +353,10 @@ async def run(options: Options) -> dict[str, Any]:
             half_count = max(10, int(top.rate * 0.5 * options.half_rate_seconds / options.batch))
             half_payloads = build_payloads(options.signal, half_count, options.batch, seed=3)
             report["half"] = await fixed_rate(
-                send, half_payloads, top.rate * 0.5 / options.batch, options.batch
+                senders, half_payloads, top.rate * 0.5 / options.batch, options.batch
             )
             report["peak_rss_running"] = service.peak_rss
             if options.fill_queues:
-                port = grpc_port if options.transport == "grpc" else http_port
                 report["queue_refusals"] = await fill_queues(dsn, options, port)
             report["peak_rss"] = service.peak_rss
         finally:
