@@ -163,7 +163,12 @@ OPTIONS: tuple[Option, ...] = (
         "max-attribute-bytes", parse_size, "64KiB", "Largest stored attribute value (longer ones are cut)"
     ),
     Option("queue-size", positive_int, "100000", "Rows buffered per signal before refusing"),
-    Option("queue-memory", parse_size, "64MiB", "Estimated memory of queued rows per signal before refusing"),
+    Option(
+        "queue-memory",
+        parse_size,
+        "64MiB",
+        "Estimated memory of queued rows per signal before refusing (shared by the workers)",
+    ),
     Option("batch-size", positive_int, "5000", "Rows per database transaction, at most"),
     Option(
         "flush-interval",

@@ -64,6 +64,12 @@ QUEUE_SIZE = Gauge(
 QUEUE_CAPACITY = Gauge(
     "observatory_queue_capacity", "Rows the queue can hold", ["signal"], multiprocess_mode="livesum"
 )
+QUEUE_MEMORY_CAPACITY = Gauge(
+    "observatory_queue_memory_capacity_bytes",
+    "Estimated memory of queued rows the queue may hold",
+    ["signal"],
+    multiprocess_mode="livesum",
+)
 
 BATCHES = Counter("observatory_writer_batches_total", "Transactions committed", ["signal"])
 ROWS_WRITTEN = Counter(

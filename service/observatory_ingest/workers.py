@@ -4,6 +4,7 @@ The supervisor starts the embedded database if needed, applies migrations once, 
 ports, starts the workers, forwards SIGTERM / SIGINT to them and exits when they have all stopped.
 Workers write Prometheus samples to a shared directory so any worker's /metrics shows the sum.
 The supervisor imports neither gRPC nor the pipeline: it stays small beside its workers.
+--queue-memory bounds the whole service: each worker's queues get an equal share of it.
 """
 
 from __future__ import annotations
@@ -58,6 +59,8 @@ async def supervise(settings: Settings, argv: Sequence[str]) -> int:
                 overrides = [
                     "--workers",
                     "1",
+                    "--queue-memory",
+                    str(settings.queue_memory // settings.workers),
                     "--no-migrate",
                     "--grpc-listen",
                     str(grpc_listen),

@@ -52,7 +52,8 @@ async def test_two_workers_share_the_ports_aggregate_metrics_and_stop_together(
         await asyncio.sleep(1.0)  # both workers up (each logs its own ready line)
         assert served.text().count("msg=ready") == 2
         # The supervisor stays small beside its workers: it never loads gRPC.
-        assert "cygrpc" not in Path(f"/proc/{served.process.pid}/maps").read_text()
+        supervisor_maps = await asyncio.to_thread(Path(f"/proc/{served.process.pid}/maps").read_text)
+        assert "cygrpc" not in supervisor_maps
         load = SpanLoad(grpc_port, "two-workers", rate=1000, seconds=2).start()
         await asyncio.sleep(2.5)
         acknowledged = await asyncio.to_thread(load.finish)
@@ -61,7 +62,12 @@ async def test_two_workers_share_the_ports_aggregate_metrics_and_stop_together(
             session.get(f"http://127.0.0.1:{metrics_port}/metrics") as reply,
         ):
             text = await reply.text()
-        assert 'observatory_queue_capacity{signal="traces"} 200000.0' in text
+        assert 'observatory_queue_capacity{signal="traces"} 200000.0' in text  # rows: per worker
+        # Memory bounds the whole service: the workers' shares add up to --queue-memory.
+        memory = 'observatory_queue_memory_capacity_bytes{signal="traces"} '
+        assert [
+            float(line.removeprefix(memory)) for line in text.splitlines() if line.startswith(memory)
+        ] == [64 * 2**20]
         accepted = sum(
             float(line.rsplit(" ", 1)[1])
             for line in text.splitlines()

@@ -59,6 +59,8 @@ class SignalPipeline:
         self.writing = 0  # writer tasks inside a transaction right now
         self.queue_size = metrics.QUEUE_SIZE.labels(schema.signal)
         metrics.QUEUE_CAPACITY.labels(schema.signal).set(queue.capacity)
+        if queue.capacity_bytes is not None:
+            metrics.QUEUE_MEMORY_CAPACITY.labels(schema.signal).set(queue.capacity_bytes)
         self.queue_size.set(0)
 
     async def submit(self, converted: Converted, wire_bytes: int, deadline: float | None = None) -> list[str]:
