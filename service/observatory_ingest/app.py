@@ -30,6 +30,7 @@ from observatory_ingest.store.database import connect, database_dsn
 from observatory_ingest.store.migrate import migrate_to_latest
 from observatory_ingest.store.pool import probing, small_pool, writer_pool
 from observatory_ingest.store.pricing import PriceCatalog
+from observatory_ingest.workers import stop_with_supervisor
 
 log = logging.getLogger(__name__)
 
@@ -195,6 +196,7 @@ async def serve(settings: Settings) -> int:
             loop.add_signal_handler(signum, service.stopping.set)
         settle_after_startup()
         log.info("ready", extra={"grpc": str(service.grpc.listen), "http": str(service.http.listen)})
+        stop_with_supervisor(service.stopping.set)
         await service.stopping.wait()
         log.info("shutting down")
     log.info("stopped")

@@ -5,11 +5,14 @@ ports, starts the workers, forwards SIGTERM / SIGINT to them and exits when they
 Workers write Prometheus samples to a shared directory so any worker's /metrics shows the sum.
 The supervisor imports neither gRPC nor the pipeline: it stays small beside its workers.
 --queue-memory bounds the whole service: each worker's queues get an equal share of it.
+A worker whose supervisor is gone (killed with SIGKILL, say) stops by itself: no orphan keeps
+serving on the shared ports.
 """
 
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import logging
 import os
 import shutil
@@ -17,7 +20,7 @@ import signal
 import socket
 import sys
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 
 from observatory_ingest.config import ListenAddress, Settings
@@ -27,6 +30,8 @@ from observatory_ingest.store.migrate import migrate_to_latest
 log = logging.getLogger(__name__)
 
 MULTIPROCESS_ENV = "PROMETHEUS_MULTIPROC_DIR"
+SUPERVISOR_ENV = "OBSERVATORY_SUPERVISOR_PID"
+PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
 
 @contextmanager
@@ -69,7 +74,12 @@ async def supervise(settings: Settings, argv: Sequence[str]) -> int:
                     "--metrics-listen",
                     str(metrics_listen),
                 ]
-                environment = {**os.environ, MULTIPROCESS_ENV: metrics_dir, "OBSERVATORY_DATABASE_URL": dsn}
+                environment = {
+                    **os.environ,
+                    MULTIPROCESS_ENV: metrics_dir,
+                    "OBSERVATORY_DATABASE_URL": dsn,
+                    SUPERVISOR_ENV: str(os.getpid()),
+                }
                 log.info(
                     "starting workers",
                     extra={
@@ -124,3 +134,17 @@ def mark_process_dead(pid: int) -> None:
 
     if MULTIPROCESS_ENV in os.environ:
         multiprocess.mark_process_dead(pid)  # type: ignore[no-untyped-call]
+
+
+def stop_with_supervisor(stop: Callable[[], None]) -> None:
+    """In a worker: have the kernel send SIGTERM (the graceful shutdown) when the supervisor
+    dies, and call stop now if it is gone already. Outside a worker it does nothing."""
+    supervisor = os.environ.get(SUPERVISOR_ENV)
+    if supervisor is None:
+        return
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM) != 0:
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG) failed")
+    if os.getppid() != int(supervisor):  # it died before prctl took effect
+        log.error("supervisor gone; stopping", extra={"supervisor_pid": int(supervisor)})
+        stop()

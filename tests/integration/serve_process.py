@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
@@ -11,6 +12,8 @@ import time
 from pathlib import Path
 
 import pytest
+
+from bench.cpu import descendants, processes
 
 LISTENING = re.compile(
     r"msg=listening grpc=127\.0\.0\.1:(\d+) http=127\.0\.0\.1:(\d+) metrics=127\.0\.0\.1:(\d+)"
@@ -77,7 +80,10 @@ class ServeProcess:
         return self.process.wait(timeout=timeout)
 
     def close(self) -> None:
-        """Kill it if still running (a failed test must not leave it behind)."""
+        """Kill it and its workers if still running (a failed test must not leave them behind)."""
+        for pid in descendants(self.process.pid, processes()) - {self.process.pid}:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
         if self.process.poll() is None:
             self.process.kill()
             self.process.wait()

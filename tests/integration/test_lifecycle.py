@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
+import time
 from pathlib import Path
 
 import aiohttp
 import asyncpg
 
+from bench.cpu import descendants, processes
 from tests.integration.sdk_load import SpanLoad
 from tests.integration.serve_process import ServeProcess
 
@@ -80,3 +83,41 @@ async def test_two_workers_share_the_ports_aggregate_metrics_and_stop_together(
     assert served.text().count("msg=stopped") == 2
     stored = await stored_span_keys(db, "two-workers")
     assert acknowledged <= set(stored)
+
+
+def running(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"  # a zombie has exited; only its parent's wait is missing
+
+
+def all_gone(pids: set[int], timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while any(running(pid) for pid in pids):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.1)
+    return True
+
+
+async def test_workers_stop_by_themselves_when_their_supervisor_is_killed(
+    database: str, tmp_path: Path
+) -> None:
+    served = ServeProcess(tmp_path / "orphans.log", "--workers", "2", database_url=database)
+    workers: set[int] = set()
+    try:
+        served.wait_ready()
+        await asyncio.sleep(1.0)  # both workers up
+        workers = descendants(served.pid, processes()) - {served.pid}
+        assert len(workers) == 2
+        served.process.kill()  # SIGKILL: the supervisor forwards nothing
+        served.process.wait()
+        assert await asyncio.to_thread(all_gone, workers, 30)
+        log = served.text()
+        assert log.count("msg=stopped") == 2  # the graceful path: queues drained, then stopped
+    finally:
+        served.close()
+        for pid in filter(running, workers):  # orphans close() cannot find: the test failed
+            os.kill(pid, signal.SIGKILL)
