@@ -21,6 +21,11 @@ class Process:
     parent: int
     name: str
     ticks: int  # user + system, of every thread
+    state: str = "R"  # R, S, D, Z (a zombie: exited, not yet waited for) ...
+
+    @property
+    def exited(self) -> bool:
+        return self.state == "Z"
 
 
 def processes() -> dict[int, Process]:
@@ -34,7 +39,9 @@ def processes() -> dict[int, Process]:
             continue
         name = stat[stat.index("(") + 1 : stat.rindex(")")]
         fields = stat[stat.rindex(")") + 2 :].split()
-        found[int(entry)] = Process(int(entry), int(fields[1]), name, int(fields[11]) + int(fields[12]))
+        found[int(entry)] = Process(
+            int(entry), int(fields[1]), name, int(fields[11]) + int(fields[12]), fields[0]
+        )
     return found
 
 

@@ -260,7 +260,7 @@ async def fill_queues(dsn: str, options: Options, port: int) -> int:
         remaining = build_payloads(signal_name, 250 * options.workers, options.batch, seed=seed)
         for _ in range(connections):
             send = sender(Options(signal=signal_name, transport=options.transport), port)
-            senders += [exporter(send, remaining) for _ in range(64 // connections)]
+            senders += [exporter(send, remaining) for _ in range(max(1, 64 // connections))]
     try:
         await asyncio.wait_for(asyncio.gather(*senders), 90)
     except TimeoutError:

@@ -86,11 +86,8 @@ async def test_two_workers_share_the_ports_aggregate_metrics_and_stop_together(
 
 
 def running(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state != "Z"  # a zombie has exited; only its parent's wait is missing
+    process = processes().get(pid)
+    return process is not None and not process.exited
 
 
 def all_gone(pids: set[int], timeout: float) -> bool:
