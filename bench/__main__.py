@@ -26,6 +26,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     e2e_parser.add_argument("--requests", type=int, default=defaults.requests)
     e2e_parser.add_argument("--workers", type=int, default=defaults.workers)
     e2e_parser.add_argument("--half-rate-seconds", type=float, default=defaults.half_rate_seconds)
+    e2e_parser.add_argument(
+        "--rounds", type=int, default=defaults.rounds, help="max-rate and ceiling pairs; the median is shown"
+    )
     e2e_parser.add_argument("--no-fill-queues", action="store_true", help="skip the full-queue memory phase")
     arguments, rest = parser.parse_known_args(argv)
     if arguments.command == "convert":
@@ -39,6 +42,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         requests=arguments.requests,
         workers=arguments.workers,
         half_rate_seconds=arguments.half_rate_seconds,
+        rounds=arguments.rounds,
         fill_queues=not arguments.no_fill_queues,
         extra_args=rest,
     )

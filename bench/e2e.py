@@ -5,6 +5,10 @@ at a fixed concurrency, and reports acknowledged and landed items/s, Export late
 maximum rate and at half of it, and the service's peak RSS. In the same run it COPYs the rows
 the service stored (the same rows, converted by the same code) straight into the same tables
 with as many connections, and prints landed / ceiling.
+
+The machine's speed drifts within minutes, so the maximum rate and its ceiling are measured in
+rounds, each a served phase next to a ceiling phase on the same rows (in alternating order, both
+from empty tables); the report is the round with the median ratio, beside every round's ratio.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ from bench.payloads import Generator
 from observatory_ingest.convert.context import ConvertContext
 from observatory_ingest.signals import SIGNALS
 from observatory_ingest.store.signals import SIGNALS as SCHEMAS
+from observatory_ingest.store.signals import StagedTable
 from observatory_ingest.store.writer import copy, prepare_connection
 
 LISTENING = re.compile(r"grpc=127\.0\.0\.1:(\d+) http=127\.0\.0\.1:(\d+) metrics=127\.0\.0\.1:(\d+)")
@@ -49,6 +54,7 @@ class Options:
     requests: int = 200
     workers: int = 1
     half_rate_seconds: float = 10.0
+    rounds: int = 3
     fill_queues: bool = True
     extra_args: list[str] = field(default_factory=list)
 
@@ -280,10 +286,7 @@ async def ceiling(
     context = ConvertContext()
     batches = [kind.convert(kind.decode(p, context.max_attribute_bytes), context).tables for p in payloads]
     items = sum(len(b[PRIMARY_TABLE[signal_name]]) for b in batches)
-    connection = await asyncpg.connect(dsn)
-    tables = ", ".join(staged.table for staged in schema.direct)
-    await connection.execute(f"TRUNCATE {tables}")
-    await connection.close()
+    await truncate(dsn, schema.direct)
     connections = [await asyncpg.connect(dsn) for _ in range(concurrency)]
     for c in connections:
         await prepare_connection(c)
@@ -305,13 +308,71 @@ async def ceiling(
     cpu = meter.stop()
     for c in connections:
         await c.close()
+    await truncate(dsn, schema.direct)  # the served phase that may follow sends these same rows
     return items / elapsed, cpu
+
+
+async def truncate(dsn: str, tables: tuple[StagedTable, ...]) -> None:
+    connection = await asyncpg.connect(dsn)
+    try:
+        await connection.execute(f"TRUNCATE {', '.join(staged.table for staged in tables)}")
+    finally:
+        await connection.close()
 
 
 def build_payloads(signal_name: str, count: int, batch: int, seed: int) -> list[bytes]:
     generator = Generator(seed=seed)
     make = {"traces": generator.traces, "logs": generator.logs, "metrics": generator.metrics}[signal_name]
     return [make(batch).SerializeToString() for _ in range(count)]
+
+
+@dataclass
+class Round:
+    served: Phase  # the maximum rate, acknowledged
+    landed: int
+    served_cpu: CpuUse
+    ceiling: float  # items/s
+    ceiling_cpu: CpuUse
+
+    @property
+    def landed_rate(self) -> float:
+        return self.landed / self.served.seconds
+
+    @property
+    def ratio(self) -> float:
+        return self.landed_rate / self.ceiling
+
+
+async def served_phase(
+    dsn: str, service: Service, senders: list[Callable[[bytes], Any]], payloads: list[bytes], options: Options
+) -> tuple[Phase, int, CpuUse]:
+    before = await count_rows(dsn, PRIMARY_TABLE[options.signal])
+    await checkpoint(dsn)
+    meter = CpuMeter(standard_groups(service.process.pid))
+    meter.start()
+    top = await max_rate(senders, payloads, options.batch)
+    cpu = meter.stop()
+    landed = await count_rows(dsn, PRIMARY_TABLE[options.signal]) - before
+    return top, landed, cpu
+
+
+async def measure_round(
+    number: int, dsn: str, service: Service, senders: list[Callable[[bytes], Any]], options: Options
+) -> Round:
+    """One served phase and one ceiling phase of the same rows; every other round the ceiling
+    goes first, so a drift of the machine's speed favours neither."""
+    payloads = build_payloads(options.signal, options.requests, options.batch, seed=100 + number)
+    if number % 2:
+        ceiling_rate, ceiling_cpu = await ceiling(dsn, options.signal, payloads, options.concurrency)
+        top, landed, cpu = await served_phase(dsn, service, senders, payloads, options)
+    else:
+        top, landed, cpu = await served_phase(dsn, service, senders, payloads, options)
+        ceiling_rate, ceiling_cpu = await ceiling(dsn, options.signal, payloads, options.concurrency)
+    return Round(top, landed, cpu, ceiling_rate, ceiling_cpu)
+
+
+def median_round(rounds: list[Round]) -> Round:
+    return sorted(rounds, key=lambda measured: measured.ratio)[(len(rounds) - 1) // 2]
 
 
 async def run(options: Options) -> dict[str, Any]:
@@ -328,7 +389,6 @@ async def run(options: Options) -> dict[str, Any]:
         "backend": backend + (f" + TimescaleDB {timescale}" if timescale else ""),
     }
     try:
-        main_payloads = build_payloads(options.signal, options.requests, options.batch, seed=1)
         warmup = build_payloads(options.signal, options.concurrency, options.batch, seed=2)
         log = Path(tempfile.mkdtemp(prefix="observatory-bench-")) / "serve.log"
         service = Service(dsn, options, log)
@@ -340,16 +400,12 @@ async def run(options: Options) -> dict[str, Any]:
             senders = [sender(options, port) for _ in range(options.concurrency)]
             for send, payload in zip(senders, warmup, strict=True):  # every connection open before timing
                 await send(payload)
-            before = await count_rows(dsn, PRIMARY_TABLE[options.signal])
-            await checkpoint(dsn)
-            meter = CpuMeter(standard_groups(service.process.pid))
-            meter.start()
-            top = await max_rate(senders, main_payloads, options.batch)
-            report["max_cpu"] = meter.stop()
-            landed = await count_rows(dsn, PRIMARY_TABLE[options.signal]) - before
-            report["max"] = top
-            report["landed_rate"] = landed / top.seconds
-            report["landed"] = landed
+            rounds = [
+                await measure_round(number, dsn, service, senders, options)
+                for number in range(max(1, options.rounds))
+            ]
+            report["rounds"] = rounds
+            top = median_round(rounds).served
             half_count = max(10, int(top.rate * 0.5 * options.half_rate_seconds / options.batch))
             half_payloads = build_payloads(options.signal, half_count, options.batch, seed=3)
             report["half"] = await fixed_rate(
@@ -363,9 +419,6 @@ async def run(options: Options) -> dict[str, Any]:
             stop_sampling.set()
             await asyncio.to_thread(service.stop)
             await sampling
-        report["ceiling"], report["ceiling_cpu"] = await ceiling(
-            dsn, options.signal, main_payloads, options.concurrency
-        )
     finally:
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         await admin.close()
@@ -374,7 +427,9 @@ async def run(options: Options) -> dict[str, Any]:
 
 def print_report(report: dict[str, Any]) -> None:
     options: Options = report["options"]
-    top: Phase = report["max"]
+    rounds: list[Round] = report["rounds"]
+    median = median_round(rounds)
+    top = median.served
     half: Phase = report["half"]
     unit = {"traces": "spans", "logs": "records", "metrics": "points"}[options.signal]
     print(
@@ -385,8 +440,12 @@ def print_report(report: dict[str, Any]) -> None:
     print(f"{'':34}{'value':>14}{'ceiling':>14}{'ratio':>9}")
     print(f"{'acknowledged ' + unit + '/s':34}{top.rate:>14,.0f}")
     print(
-        f"{'landed ' + unit + '/s':34}{report['landed_rate']:>14,.0f}{report['ceiling']:>14,.0f}"
-        f"{report['landed_rate'] / report['ceiling']:>9.2f}"
+        f"{'landed ' + unit + '/s':34}{median.landed_rate:>14,.0f}{median.ceiling:>14,.0f}"
+        f"{median.ratio:>9.2f}"
+    )
+    print(
+        f"{'  every round (landed/ceiling)':34}"
+        + "  ".join(f"{r.landed_rate:,.0f}/{r.ceiling:,.0f}={r.ratio:.2f}" for r in rounds)
     )
     print(
         f"{'Export p50 / p99 at max rate (ms)':34}{top.percentile(0.5):>8.0f} /{top.percentile(0.99):>5.0f}"
@@ -402,16 +461,18 @@ def print_report(report: dict[str, Any]) -> None:
             f"{'peak RSS, every queue full (MiB)':34}{report['peak_rss'] / 2**20:>14.0f}"
             f"   ({report['queue_refusals']} requests refused while full)"
         )
-    print(f"{'landed / acknowledged':34}{report['landed']:>14,} / {len(top.latencies) * options.batch:,}")
-    if top.refused:
-        print(f"refused and retried during the max-rate phase: {top.refused}")
-    print_cpu(report, unit, len(top.latencies) * options.batch)
+    landed = sum(r.landed for r in rounds)
+    acknowledged = sum(len(r.served.latencies) for r in rounds) * options.batch
+    print(f"{'landed / acknowledged':34}{landed:>14,} / {acknowledged:,}")
+    refused = sum(r.served.refused for r in rounds)
+    if refused:
+        print(f"refused and retried during the max-rate phases: {refused}")
+    print_cpu(median, unit, len(top.latencies) * options.batch)
 
 
-def print_cpu(report: dict[str, Any], unit: str, items: int) -> None:
+def print_cpu(measured: Round, unit: str, items: int) -> None:
     """Where the cores went: CPU per item of each part, at the maximum rate and in the ceiling."""
-    served: CpuUse = report["max_cpu"]
-    copying: CpuUse = report["ceiling_cpu"]
+    served, copying = measured.served_cpu, measured.ceiling_cpu
 
     def figure(use: CpuUse, group: str) -> str:
         return f"{use.micros_per_item(group, items):>8.1f} ({use.cores(group):.2f})"

@@ -10,6 +10,7 @@ from typing import Any
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from opentelemetry.proto.metrics.v1.metrics_pb2 import AggregationTemporality
 from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 
 from bench.otlp import any_value, key_values
@@ -48,7 +49,7 @@ class Generator:
             name: str,
             offset_ms: int,
             duration_ms: int,
-            kind: int,
+            kind: Span.SpanKind.ValueType,
             attributes: dict[str, Any],
             error: bool = False,
         ) -> Span:
@@ -252,7 +253,7 @@ class Generator:
                 }
             )
             usage = scope.metrics.add(name="gen_ai.client.token.usage", unit="{token}")
-            usage.histogram.aggregation_temporality = 1
+            usage.histogram.aggregation_temporality = AggregationTemporality.AGGREGATION_TEMPORALITY_DELTA
             usage.histogram.data_points.add(
                 time_unix_nano=self.clock,
                 start_time_unix_nano=self.clock - 10**10,
@@ -265,7 +266,8 @@ class Generator:
                 attributes=attributes,
             )
             requests = scope.metrics.add(name="http.server.requests", unit="1")
-            requests.sum.is_monotonic, requests.sum.aggregation_temporality = True, 2
+            requests.sum.is_monotonic = True
+            requests.sum.aggregation_temporality = AggregationTemporality.AGGREGATION_TEMPORALITY_CUMULATIVE
             requests.sum.data_points.add(
                 time_unix_nano=self.clock, as_int=self.random.randrange(10**6), attributes=attributes
             )
