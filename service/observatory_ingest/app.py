@@ -96,6 +96,8 @@ async def running_service(settings: Settings) -> AsyncIterator[RunningService]:
             )
             for name, signal in SIGNALS.items()
         }
+        for name in pipelines:
+            metrics.WRITERS.labels(name).set(settings.writers)
         writers = [
             asyncio.create_task(pipeline.run_writer(), name=f"writer-{name}-{index}")
             for name, pipeline in pipelines.items()

@@ -176,7 +176,12 @@ OPTIONS: tuple[Option, ...] = (
         "0ms",
         "Longest a free writer waits to fill a batch while another commits (0: it takes what is queued)",
     ),
-    Option("writers", positive_int, "2", "Writer tasks (database connections) per signal"),
+    Option(
+        "writers",
+        positive_int,
+        "2",
+        "Writer tasks (database connections) per signal, shared by the workers (at least one each)",
+    ),
     Option("max-recv-msg-size", parse_size, "64MiB", "Largest accepted request"),
     Option(
         "ack-timeout",

@@ -103,6 +103,12 @@ LLM_UNPRICED_CALLS = Counter(
     "observatory_llm_unpriced_calls_total",
     "LLM call spans stored with NULL cost because model_pricing has no price for their model",
 )
+WRITERS = Gauge(
+    "observatory_writers",
+    "Writer tasks (database connections) per signal",
+    ["signal"],
+    multiprocess_mode="livesum",
+)
 POOL_SIZE = Gauge(
     "observatory_db_pool_size", "Open connections in the writers' pool", multiprocess_mode="livesum"
 )

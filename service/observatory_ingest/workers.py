@@ -4,7 +4,7 @@ The supervisor starts the embedded database if needed, applies migrations once, 
 ports, starts the workers, forwards SIGTERM / SIGINT to them and exits when they have all stopped.
 Workers write Prometheus samples to a shared directory so any worker's /metrics shows the sum.
 The supervisor imports neither gRPC nor the pipeline: it stays small beside its workers.
---queue-memory bounds the whole service: each worker's queues get an equal share of it.
+--queue-memory and --writers are for the whole service: each worker gets its share of them.
 A worker whose supervisor is gone (killed with SIGKILL, say) stops by itself: no orphan keeps
 serving on the shared ports.
 """
@@ -89,17 +89,26 @@ async def supervise(settings: Settings, argv: Sequence[str]) -> int:
                         "metrics": str(metrics_listen),
                     },
                 )
-                return await run_workers(settings.workers, [*argv, *overrides], environment)
+                worker_argvs = [
+                    [*argv, *overrides, "--writers", str(writers)]
+                    for writers in shares(settings.writers, settings.workers)
+                ]
+                return await run_workers(worker_argvs, environment)
         finally:
             shutil.rmtree(metrics_dir, ignore_errors=True)
 
 
-async def run_workers(count: int, argv: Sequence[str], environment: dict[str, str]) -> int:
+def shares(total: int, count: int) -> list[int]:
+    """total split over count workers as evenly as it goes, at least one each."""
+    return [max(1, total // count + (index < total % count)) for index in range(count)]
+
+
+async def run_workers(worker_argvs: Sequence[Sequence[str]], environment: dict[str, str]) -> int:
     processes = [
         await asyncio.create_subprocess_exec(
             sys.executable, "-m", "observatory_ingest", *argv, env=environment
         )
-        for _ in range(count)
+        for argv in worker_argvs
     ]
     loop = asyncio.get_running_loop()
 
