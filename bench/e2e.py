@@ -2,9 +2,9 @@
 
 Starts `observatory-ingest serve` on a fresh database, sends pre-built requests over gRPC or HTTP
 at a fixed concurrency, and reports acknowledged and landed items/s, Export latency at the
-maximum rate and at half of it, and the service's peak RSS. In the same run it COPYs the rows
-the service stored (the same rows, converted by the same code) straight into the same tables
-with as many connections, and prints landed / ceiling.
+maximum rate and at half of it, and the service's peak RSS and PSS (its processes summed). In the
+same run it COPYs the rows the service stored (the same rows, converted by the same code)
+straight into the same tables with as many connections, and prints landed / ceiling.
 
 The machine's speed drifts within minutes, so the maximum rate and its ceiling are measured in
 rounds, each a served phase next to a ceiling phase on the same rows (in alternating order, both
@@ -81,17 +81,28 @@ def database_dsn(server_dsn: str, name: str) -> str:
     return urlunsplit(urlsplit(server_dsn)._replace(path=f"/{name}"))
 
 
-def process_tree_rss(root: int) -> int:
-    """Resident bytes of a process and its descendants, from /proc."""
+def process_tree_memory(root: int, field: str) -> int:
+    """A /proc memory figure (kB) of a process and its descendants, summed, in bytes."""
     total = 0
     for pid in descendants(root, processes()):
+        source = "status" if field == "VmRSS" else "smaps_rollup"
         try:
-            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
+            for line in Path(f"/proc/{pid}/{source}").read_text().splitlines():
+                if line.startswith(field + ":"):
                     total += int(line.split()[1]) * 1024
         except OSError:
             continue
     return total
+
+
+def process_tree_rss(root: int) -> int:
+    """Resident bytes; pages shared by the workers (interpreter, libraries) count once per process."""
+    return process_tree_memory(root, "VmRSS")
+
+
+def process_tree_pss(root: int) -> int:
+    """Proportional set size: each shared page divided among the processes sharing it."""
+    return process_tree_memory(root, "Pss")
 
 
 class Service:
@@ -120,6 +131,7 @@ class Service:
             stderr=subprocess.STDOUT,
         )
         self.peak_rss = 0
+        self.peak_pss = 0
 
     def wait_ready(self, workers: int) -> tuple[int, int]:
         deadline = time.monotonic() + 60
@@ -133,9 +145,10 @@ class Service:
             time.sleep(0.1)
         raise RuntimeError("service did not become ready")
 
-    async def sample_rss(self, stop: asyncio.Event) -> None:
+    async def sample_memory(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
             self.peak_rss = max(self.peak_rss, process_tree_rss(self.process.pid))
+            self.peak_pss = max(self.peak_pss, process_tree_pss(self.process.pid))
             await asyncio.sleep(0.1)
 
     def stop(self) -> None:
@@ -395,7 +408,7 @@ async def run(options: Options) -> dict[str, Any]:
         stop_sampling = asyncio.Event()
         try:
             grpc_port, http_port = await asyncio.to_thread(service.wait_ready, options.workers)
-            sampling = asyncio.create_task(service.sample_rss(stop_sampling))
+            sampling = asyncio.create_task(service.sample_memory(stop_sampling))
             port = grpc_port if options.transport == "grpc" else http_port
             senders = [sender(options, port) for _ in range(options.concurrency)]
             for send, payload in zip(senders, warmup, strict=True):  # every connection open before timing
@@ -411,10 +424,10 @@ async def run(options: Options) -> dict[str, Any]:
             report["half"] = await fixed_rate(
                 senders, half_payloads, top.rate * 0.5 / options.batch, options.batch
             )
-            report["peak_rss_running"] = service.peak_rss
+            report["peak_rss_running"], report["peak_pss_running"] = service.peak_rss, service.peak_pss
             if options.fill_queues:
                 report["queue_refusals"] = await fill_queues(dsn, options, port)
-            report["peak_rss"] = service.peak_rss
+            report["peak_rss"], report["peak_pss"] = service.peak_rss, service.peak_pss
         finally:
             stop_sampling.set()
             await asyncio.to_thread(service.stop)
@@ -455,10 +468,15 @@ def print_report(report: dict[str, Any]) -> None:
         f"{half.percentile(0.5):>8.0f} /{half.percentile(0.99):>5.0f}"
         f"   ({half.rate:,.0f} {unit}/s offered)"
     )
-    print(f"{'peak service RSS, running (MiB)':34}{report['peak_rss_running'] / 2**20:>14.0f}")
+    mib = 2**20
+    print(
+        f"{'peak RSS / PSS, running (MiB)':34}"
+        f"{report['peak_rss_running'] / mib:>8.0f} /{report['peak_pss_running'] / mib:>5.0f}"
+    )
     if "queue_refusals" in report:
         print(
-            f"{'peak RSS, every queue full (MiB)':34}{report['peak_rss'] / 2**20:>14.0f}"
+            f"{'peak RSS / PSS, queues full (MiB)':34}"
+            f"{report['peak_rss'] / mib:>8.0f} /{report['peak_pss'] / mib:>5.0f}"
             f"   ({report['queue_refusals']} requests refused while full)"
         )
     landed = sum(r.landed for r in rounds)
