@@ -42,6 +42,9 @@ from observatory_ingest.store.writer import copy, prepare_connection
 
 LISTENING = re.compile(r"grpc=127\.0\.0\.1:(\d+) http=127\.0\.0\.1:(\d+) metrics=127\.0\.0\.1:(\d+)")
 PRIMARY_TABLE = {"traces": "trace_spans", "logs": "logs", "metrics": "metric_data_points"}
+# What a served phase writes besides the COPYed tables, emptied before each one so that every
+# round starts alike (the metric catalogue stays: the ceiling's points reference it).
+SUMMARY_TABLES = {"traces": ("traces",), "logs": (), "metrics": ()}
 
 
 @dataclass
@@ -156,6 +159,14 @@ class Service:
         self.process.wait(timeout=60)
 
 
+HTTP_SESSIONS: list[aiohttp.ClientSession] = []  # closed when the run ends
+
+
+async def close_http_sessions() -> None:
+    while HTTP_SESSIONS:
+        await HTTP_SESSIONS.pop().close()
+
+
 def sender(options: Options, port: int) -> Callable[[bytes], Any]:
     """One exporter's send function. Over gRPC each has its own connection: with --workers N,
     SO_REUSEPORT spreads connections over the workers, not requests."""
@@ -179,6 +190,7 @@ def sender(options: Options, port: int) -> Callable[[bytes], Any]:
 
         return send_grpc
     session = aiohttp.ClientSession()
+    HTTP_SESSIONS.append(session)
     url = f"http://127.0.0.1:{port}/v1/{options.signal}"
 
     async def send_http(payload: bytes) -> bool:
@@ -325,10 +337,11 @@ async def ceiling(
     return items / elapsed, cpu
 
 
-async def truncate(dsn: str, tables: tuple[StagedTable, ...]) -> None:
+async def truncate(dsn: str, tables: tuple[StagedTable, ...] | tuple[str, ...]) -> None:
+    names = [table if isinstance(table, str) else table.table for table in tables]
     connection = await asyncpg.connect(dsn)
     try:
-        await connection.execute(f"TRUNCATE {', '.join(staged.table for staged in tables)}")
+        await connection.execute(f"TRUNCATE {', '.join(names)}")
     finally:
         await connection.close()
 
@@ -359,6 +372,8 @@ class Round:
 async def served_phase(
     dsn: str, service: Service, senders: list[Callable[[bytes], Any]], payloads: list[bytes], options: Options
 ) -> tuple[Phase, int, CpuUse]:
+    if SUMMARY_TABLES[options.signal]:
+        await truncate(dsn, SUMMARY_TABLES[options.signal])
     before = await count_rows(dsn, PRIMARY_TABLE[options.signal])
     await checkpoint(dsn)
     meter = CpuMeter(standard_groups(service.process.pid))
@@ -430,6 +445,7 @@ async def run(options: Options) -> dict[str, Any]:
             report["peak_rss"], report["peak_pss"] = service.peak_rss, service.peak_pss
         finally:
             stop_sampling.set()
+            await close_http_sessions()
             await asyncio.to_thread(service.stop)
             await sampling
     finally:
