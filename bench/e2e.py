@@ -22,7 +22,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,7 +37,6 @@ from bench.payloads import Generator
 from observatory_ingest.convert.context import ConvertContext
 from observatory_ingest.signals import SIGNALS
 from observatory_ingest.store.signals import SIGNALS as SCHEMAS
-from observatory_ingest.store.signals import StagedTable
 from observatory_ingest.store.writer import copy, prepare_connection
 
 LISTENING = re.compile(r"grpc=127\.0\.0\.1:(\d+) http=127\.0\.0\.1:(\d+) metrics=127\.0\.0\.1:(\d+)")
@@ -87,8 +86,8 @@ def database_dsn(server_dsn: str, name: str) -> str:
 def process_tree_memory(root: int, field: str) -> int:
     """A /proc memory figure (kB) of a process and its descendants, summed, in bytes."""
     total = 0
+    source = "status" if field == "VmRSS" else "smaps_rollup"
     for pid in descendants(root, processes()):
-        source = "status" if field == "VmRSS" else "smaps_rollup"
         try:
             for line in Path(f"/proc/{pid}/{source}").read_text().splitlines():
                 if line.startswith(field + ":"):
@@ -311,7 +310,8 @@ async def ceiling(
     context = ConvertContext()
     batches = [kind.convert(kind.decode(p, context.max_attribute_bytes), context).tables for p in payloads]
     items = sum(len(b[PRIMARY_TABLE[signal_name]]) for b in batches)
-    await truncate(dsn, schema.direct)
+    direct_tables = [staged.table for staged in schema.direct]
+    await truncate(dsn, direct_tables)
     connections = [await asyncpg.connect(dsn) for _ in range(concurrency)]
     for c in connections:
         await prepare_connection(c)
@@ -333,15 +333,14 @@ async def ceiling(
     cpu = meter.stop()
     for c in connections:
         await c.close()
-    await truncate(dsn, schema.direct)  # the served phase that may follow sends these same rows
+    await truncate(dsn, direct_tables)  # the served phase that may follow sends these same rows
     return items / elapsed, cpu
 
 
-async def truncate(dsn: str, tables: tuple[StagedTable, ...] | tuple[str, ...]) -> None:
-    names = [table if isinstance(table, str) else table.table for table in tables]
+async def truncate(dsn: str, tables: Iterable[str]) -> None:
     connection = await asyncpg.connect(dsn)
     try:
-        await connection.execute(f"TRUNCATE {', '.join(names)}")
+        await connection.execute(f"TRUNCATE {', '.join(tables)}")
     finally:
         await connection.close()
 
