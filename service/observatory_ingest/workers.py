@@ -64,8 +64,6 @@ async def supervise(settings: Settings, argv: Sequence[str]) -> int:
                 overrides = [
                     "--workers",
                     "1",
-                    "--queue-memory",
-                    str(settings.queue_memory // settings.workers),
                     "--no-migrate",
                     "--grpc-listen",
                     str(grpc_listen),
@@ -89,9 +87,14 @@ async def supervise(settings: Settings, argv: Sequence[str]) -> int:
                         "metrics": str(metrics_listen),
                     },
                 )
+                # What bounds the whole service is split: each worker gets its share.
                 worker_argvs = [
-                    [*argv, *overrides, "--writers", str(writers)]
-                    for writers in shares(settings.writers, settings.workers)
+                    [*argv, *overrides, "--queue-memory", str(memory), "--writers", str(writers)]
+                    for memory, writers in zip(
+                        shares(settings.queue_memory, settings.workers),
+                        shares(settings.writers, settings.workers),
+                        strict=True,
+                    )
                 ]
                 return await run_workers(worker_argvs, environment)
         finally:

@@ -1,4 +1,4 @@
-"""--writers is for the whole service: the supervisor splits it over the workers."""
+"""--writers and --queue-memory are for the whole service: the supervisor splits them over the workers."""
 
 from __future__ import annotations
 
@@ -15,3 +15,7 @@ def test_writers_are_split_evenly_with_at_least_one_per_worker(
     total: int, count: int, expected: list[int]
 ) -> None:
     assert shares(total, count) == expected
+
+
+def test_queue_memory_shares_add_up_to_the_whole() -> None:
+    assert sum(shares(64 * 2**20 + 1, 3)) == 64 * 2**20 + 1
