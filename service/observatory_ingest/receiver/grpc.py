@@ -38,7 +38,14 @@ def export_handler(signal: Signal, ingestor: Ingestor) -> grpc.RpcMethodHandler:
             outcome = outcome_for(error)
             if outcome.grpc_code == grpc.StatusCode.INTERNAL:
                 log.exception("export failed", extra={"signal": signal.name})
-            await context.abort_with_status(grpc_rpc_status.to_status(rpc_status(outcome)))
+            # Set the status and return instead of abort_with_status: its AbortError, chained to
+            # this error, ties the call's frames (request and rows) into reference cycles that
+            # only the cyclic collector frees, so refused requests would pile up in memory.
+            status = grpc_rpc_status.to_status(rpc_status(outcome))
+            context.set_code(status.code)
+            context.set_details(status.details)
+            context.set_trailing_metadata(status.trailing_metadata)
+            return b""
         return bytes(response.SerializeToString())
 
     # Raw bytes in and out: decoding is ours, so a bad payload becomes INVALID_ARGUMENT.
