@@ -66,6 +66,8 @@ class Ingestor:
         try:
             # Authenticate before decoding: an unauthenticated request costs no parsing.
             project_id = await self.authenticator.project_for(credentials)
+            pipeline = self.pipelines[signal.name]
+            pipeline.admit()
             context = ConvertContext(project_id, self.prices.book, self.content, self.max_attribute_bytes)
             converted = signal.convert(decode(self.max_attribute_bytes), context)
             items = converted.accepted + converted.rejected
@@ -75,7 +77,7 @@ class Ingestor:
             if converted.sanitized:
                 metrics.ITEMS_SANITIZED.labels(*labels).inc(converted.sanitized)
             if converted.rows:
-                for reason in await self.pipelines[signal.name].submit(converted, wire_bytes, deadline):
+                for reason in await pipeline.submit(converted, wire_bytes, deadline):
                     converted.refused_by_database(reason)
         except Exception as error:
             code = outcome_for(error).grpc_code.name

@@ -42,7 +42,9 @@ ITEMS_SANITIZED = Counter(
 )
 ITEMS_REFUSED = Counter(
     "observatory_receiver_refused_items_total",
-    "Items of requests refused whole (the client is told to retry, or that the request is invalid)",
+    "Items of decoded requests refused whole (the client is told to retry, or that the request is "
+    "invalid); requests refused before decoding (queue full, database unreachable, shutting down) "
+    "count in observatory_receiver_requests_total only",
     ["signal", "transport", "reason"],
 )
 REQUESTS = Counter(
@@ -64,9 +66,15 @@ QUEUE_SIZE = Gauge(
 QUEUE_CAPACITY = Gauge(
     "observatory_queue_capacity", "Rows the queue can hold", ["signal"], multiprocess_mode="livesum"
 )
+QUEUE_MEMORY = Gauge(
+    "observatory_queue_memory_bytes",
+    "Estimated memory of the rows accepted and not yet committed (waiting or being written)",
+    ["signal"],
+    multiprocess_mode="livesum",
+)
 QUEUE_MEMORY_CAPACITY = Gauge(
     "observatory_queue_memory_capacity_bytes",
-    "Estimated memory of queued rows the queue may hold",
+    "Estimated memory of accepted, uncommitted rows beyond which requests are refused",
     ["signal"],
     multiprocess_mode="livesum",
 )

@@ -463,8 +463,9 @@ async def test_rows_queued_while_every_writer_is_busy_make_one_batch(
 
 
 async def test_the_queue_memory_bound_refuses_through_the_server(database: str) -> None:
-    # 40 spans of ~2 KiB: ~80 KiB on the wire, ~480 KiB estimated in the queue; far below the row
-    # bound, so only the memory bound (fed by the receiver's request size) can refuse.
+    # 40 spans of ~2 KiB: ~80 KiB on the wire, ~185 KiB estimated; far below the row bound, so
+    # only the memory bound (fed by the receiver's request size) can refuse. Request 0, being
+    # written, still counts: 0 and 1 fit in 400 KiB, a third does not.
     def request(number: int) -> object:
         blob = key_values({"blob": "m" * 2048})
         return trace_request(
@@ -472,7 +473,7 @@ async def test_the_queue_memory_bound_refuses_through_the_server(database: str) 
         )
 
     settings = service_settings(
-        database, queue_size=100_000, queue_memory="600KiB", writers=1, flush_interval="1ms"
+        database, queue_size=100_000, queue_memory="400KiB", writers=1, flush_interval="1ms"
     )
     async with running_service(settings) as service, TableLock(database, "trace_spans") as lock:
         taken = asyncio.create_task(export(service.grpc_port, "traces", request(0)))

@@ -124,9 +124,44 @@ async def test_two_takers_never_share_or_lose_an_item() -> None:
 async def test_the_queue_is_also_bounded_by_estimated_memory() -> None:
     queue = BoundedQueue(capacity_rows=1000, capacity_bytes=100)
     queue.offer(Pending({"t": [(1,)]}, 1, memory=60))
+    queue.offer(Pending({"t": [(2,)]}, 1, memory=30))
     with pytest.raises(QueueFull):
-        queue.offer(Pending({"t": [(2,)]}, 1, memory=60))
-    assert (queue.size, queue.memory) == (1, 60)
+        queue.offer(Pending({"t": [(3,)]}, 1, memory=30))
+    assert (queue.size, queue.memory) == (2, 90)
+
+
+async def test_memory_counts_until_the_writer_releases_the_batch() -> None:
+    # Rows being written are still in memory: taking them frees no room, committing does.
+    queue = BoundedQueue(capacity_rows=1000, capacity_bytes=100)
+    queue.offer(Pending({"t": [(1,)]}, 1, memory=60))
+    batch = await queue.take(max_rows=10, max_wait=0)
+    assert (queue.size, queue.memory) == (0, 60)
+    queue.offer(Pending({"t": [(2,)]}, 1, memory=30))
+    with pytest.raises(QueueFull):
+        queue.offer(Pending({"t": [(3,)]}, 1, memory=30))
+    queue.release(batch)
+    assert queue.memory == 30
+    queue.offer(Pending({"t": [(3,)]}, 1, memory=30))
+
+
+async def test_with_none_waiting_a_request_is_taken_beyond_the_memory_left() -> None:
+    # Else a request larger than the room the writers leave could never be accepted.
+    queue = BoundedQueue(capacity_rows=1000, capacity_bytes=100)
+    queue.offer(Pending({"t": [(1,)]}, 1, memory=90))
     await queue.take(max_rows=10, max_wait=0)
-    assert queue.memory == 0
-    queue.offer(Pending({"t": [(3,)]}, 1, memory=60))
+    queue.offer(Pending({"t": [(2,)]}, 1, memory=90))
+    assert queue.memory == 180
+
+
+async def test_full_by_memory_says_whether_any_request_could_be_taken() -> None:
+    queue = BoundedQueue(capacity_rows=1000, capacity_bytes=100)
+    assert not queue.full_by_memory
+    queue.offer(Pending({"t": [(1,)]}, 1, memory=100))
+    assert queue.full_by_memory
+    batch = await queue.take(max_rows=10, max_wait=0)
+    assert not queue.full_by_memory  # none waiting: the next request is taken whatever its size
+    queue.offer(Pending({"t": [(2,)]}, 1, memory=10))
+    assert queue.full_by_memory
+    queue.release(batch)
+    assert not queue.full_by_memory
+    assert not BoundedQueue(capacity_rows=1).full_by_memory  # no memory bound

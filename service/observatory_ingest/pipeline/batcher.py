@@ -18,7 +18,7 @@ from observatory_ingest import metrics
 from observatory_ingest.convert.common import Converted, Row
 from observatory_ingest.errors import CommitTimeout, DatabaseUnavailable, ShuttingDown
 from observatory_ingest.health import Health
-from observatory_ingest.pipeline.queue import MEMORY_PER_WIRE_BYTE, BoundedQueue, Pending, QueueClosed
+from observatory_ingest.pipeline.queue import BoundedQueue, Pending, QueueClosed, QueueFull, estimated_memory
 from observatory_ingest.store.failures import failure_kind, is_data_error
 from observatory_ingest.store.rejects import INSERT_REJECT, reject_record
 from observatory_ingest.store.signals import SignalSchema, StagedTable
@@ -58,25 +58,37 @@ class SignalPipeline:
         self.health = health
         self.writing = 0  # writer tasks inside a transaction right now
         self.queue_size = metrics.QUEUE_SIZE.labels(schema.signal)
+        self.queue_memory = metrics.QUEUE_MEMORY.labels(schema.signal)
         metrics.QUEUE_CAPACITY.labels(schema.signal).set(queue.capacity)
         if queue.capacity_bytes is not None:
             metrics.QUEUE_MEMORY_CAPACITY.labels(schema.signal).set(queue.capacity_bytes)
-        self.queue_size.set(0)
+        self.update_gauges()
 
-    async def submit(self, converted: Converted, wire_bytes: int, deadline: float | None = None) -> list[str]:
-        """Queue the rows and wait for their commit; returns why rows the database refused were
-        kept aside (usually nothing). wire_bytes, the request's size, bounds the queue's memory.
-        Raises an IngestError (or QueueFull)."""
+    def update_gauges(self) -> None:
+        self.queue_size.set(self.queue.size)
+        self.queue_memory.set(self.queue.memory)
+
+    def admit(self) -> None:
+        """Raise the IngestError (or QueueFull) a request would meet now. Called before decoding,
+        so that refusing under overload or an outage costs no decoding, conversion or memory."""
         if self.health.shutting_down:
             raise ShuttingDown("the service is shutting down")
         if not self.health.database_reachable:
             raise DatabaseUnavailable("the database cannot be written at the moment")
-        item = Pending(converted.tables, converted.rows, wire_bytes * MEMORY_PER_WIRE_BYTE)
+        if self.queue.full_by_memory:
+            raise QueueFull
+
+    async def submit(self, converted: Converted, wire_bytes: int, deadline: float | None = None) -> list[str]:
+        """Queue the rows and wait for their commit; returns why rows the database refused were
+        kept aside (usually nothing). wire_bytes, the request's size, counts in the queue's memory.
+        Raises an IngestError (or QueueFull)."""
+        self.admit()
+        item = Pending(converted.tables, converted.rows, estimated_memory(wire_bytes, converted.rows))
         try:
             self.queue.offer(item)
         except QueueClosed:
             raise ShuttingDown("the service is shutting down") from None
-        self.queue_size.set(self.queue.size)
+        self.update_gauges()
         timeout = self.policy.ack_timeout if deadline is None else min(self.policy.ack_timeout, deadline)
         try:
             # shield: a caller that gives up must not cancel the write; the rows still land.
@@ -92,7 +104,7 @@ class SignalPipeline:
         while batch := await self.queue.take(
             self.policy.batch_rows, self.policy.flush_interval if self.writing else 0.0
         ):
-            self.queue_size.set(self.queue.size)
+            self.update_gauges()
             self.writing += 1
             try:
                 await self.commit(batch)
@@ -101,6 +113,8 @@ class SignalPipeline:
                 raise
             finally:
                 self.writing -= 1
+                self.queue.release(batch)
+                self.update_gauges()
 
     async def commit(self, batch: Sequence[Pending]) -> None:
         try:
