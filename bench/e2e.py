@@ -14,6 +14,8 @@ from empty tables); the report is the round with the median ratio, beside every 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import itertools
 import os
 import re
 import signal
@@ -22,7 +24,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,10 +33,12 @@ from urllib.parse import urlsplit, urlunsplit
 import aiohttp
 import asyncpg
 import grpc
+from prometheus_client.parser import text_string_to_metric_families
 
 from bench.cpu import CpuMeter, CpuUse, descendants, processes, standard_groups
 from bench.payloads import Generator
 from observatory_ingest.convert.context import ConvertContext
+from observatory_ingest.pipeline.queue import estimated_memory
 from observatory_ingest.signals import SIGNALS
 from observatory_ingest.store.signals import SIGNALS as SCHEMAS
 from observatory_ingest.store.writer import copy, prepare_connection
@@ -135,13 +139,14 @@ class Service:
         self.peak_rss = 0
         self.peak_pss = 0
 
-    def wait_ready(self, workers: int) -> tuple[int, int]:
+    def wait_ready(self, workers: int) -> tuple[int, int, int]:
+        """The gRPC, HTTP and metrics ports, once every worker is ready."""
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             text = self.log.read_text()
             match = LISTENING.search(text)
             if match and text.count("msg=ready") >= workers:
-                return int(match[1]), int(match[2])
+                return int(match[1]), int(match[2]), int(match[3])
             if self.process.poll() is not None:
                 raise RuntimeError(f"service exited:\n{text}")
             time.sleep(0.1)
@@ -265,40 +270,90 @@ async def count_rows(dsn: str, table: str) -> int:
         await connection.close()
 
 
-async def fill_queues(dsn: str, options: Options, port: int) -> int:
-    """Hold every signal's table so writers block, and send all three signals as exporters do (a
-    bounded number of requests in flight) until the queues refuse: memory with every queue full.
-    Each worker has its own queues and a connection reaches one worker, so every signal goes over
-    several connections, each sending until its worker refuses."""
+@dataclass
+class QueueFill:
+    """Every signal's queue memory against its capacity (all workers summed), read from /metrics
+    at the end of the full-queue phase, and the requests refused meanwhile."""
+
+    memory: dict[str, float]
+    capacity: dict[str, float]
+    one_request: dict[str, int]  # estimated memory of one of the phase's requests
+    workers: int
+    refused: int
+
+    def full(self, signal_name: str) -> bool:
+        """No worker's queue could take another request of the phase."""
+        room = self.capacity[signal_name] - self.memory[signal_name]
+        return room < self.workers * self.one_request[signal_name]
+
+
+async def queue_gauges(metrics_port: int) -> tuple[dict[str, float], dict[str, float]]:
+    async with (
+        aiohttp.ClientSession() as session,
+        session.get(f"http://127.0.0.1:{metrics_port}/metrics") as reply,
+    ):
+        text = await reply.text()
+    memory, capacity = {}, {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == "observatory_queue_memory_bytes":
+                memory[sample.labels["signal"]] = sample.value
+            elif sample.name == "observatory_queue_memory_capacity_bytes":
+                capacity[sample.labels["signal"]] = sample.value
+    return memory, capacity
+
+
+async def fill_queues(dsn: str, options: Options, port: int, metrics_port: int) -> QueueFill:
+    """Hold every signal's table so writers block, and send all three signals as exporters do
+    until every queue refuses: memory with every queue full. Each exporter has one request in
+    flight, and an accepted one waits for its commit, so each signal gets more exporters than
+    its queues hold requests. Each worker has its own queues and a connection reaches one worker,
+    so every signal goes over several connections, each sending until its worker refuses."""
+    _, capacity = await queue_gauges(metrics_port)
     blocker = await asyncpg.connect(dsn)
     transaction = blocker.transaction()
     await transaction.start()
-    await blocker.execute(f"LOCK TABLE {', '.join(PRIMARY_TABLE.values())} IN ACCESS EXCLUSIVE MODE")
+    # EXCLUSIVE blocks writes but not reads: a pool connection's set-up (CREATE TEMPORARY TABLE
+    # ... LIKE) and the readiness probe go on, so refusals are "queue full", not "unavailable".
+    await blocker.execute(f"LOCK TABLE {', '.join(PRIMARY_TABLE.values())} IN EXCLUSIVE MODE")
     refused = 0
 
-    async def exporter(send: Callable[[bytes], Any], remaining: list[bytes]) -> None:
+    async def exporter(send: Callable[[bytes], Any], payloads: Iterator[bytes]) -> None:
         nonlocal refused
         misses = 0
-        while remaining and misses < 3:
-            if not await send(remaining.pop()):
+        while misses < 3:
+            if not await send(next(payloads)):
                 misses += 1
                 refused += 1
 
     connections = 4 * options.workers
     senders = []
+    one_request = {}
     for seed, signal_name in enumerate(PRIMARY_TABLE, start=10):
-        remaining = build_payloads(signal_name, 250 * options.workers, options.batch, seed=seed)
-        for _ in range(connections):
-            send = sender(Options(signal=signal_name, transport=options.transport), port)
-            senders += [exporter(send, remaining) for _ in range(max(1, 64 // connections))]
+        distinct = build_payloads(signal_name, 32, options.batch, seed=seed)
+        one_request[signal_name] = request_memory(signal_name, distinct[0])
+        # The queues' requests, a quarter more, and at least one exporter per connection.
+        exporters = max(connections, int(1.25 * capacity[signal_name] / one_request[signal_name]))
+        payloads = itertools.cycle(distinct)  # replays are fine: the queue does not look
+        signal_senders = [
+            sender(Options(signal=signal_name, transport=options.transport), port) for _ in range(connections)
+        ]
+        senders += [exporter(signal_senders[index % connections], payloads) for index in range(exporters)]
+    with contextlib.suppress(TimeoutError):  # exporters that never got 3 refusals: full anyway
+        await asyncio.wait_for(asyncio.gather(*senders), 120)
     try:
-        await asyncio.wait_for(asyncio.gather(*senders), 90)
-    except TimeoutError:
-        pass
+        memory, _ = await queue_gauges(metrics_port)
     finally:
         await transaction.rollback()
         await blocker.close()
-    return refused
+    return QueueFill(memory, capacity, one_request, options.workers, refused)
+
+
+def request_memory(signal_name: str, payload: bytes) -> int:
+    """What the service's queue counts for this request (the same conversion and estimate)."""
+    kind, context = SIGNALS[signal_name], ConvertContext()
+    rows = kind.convert(kind.decode(payload, context.max_attribute_bytes), context).rows
+    return estimated_memory(len(payload), rows)
 
 
 async def ceiling(
@@ -421,7 +476,7 @@ async def run(options: Options) -> dict[str, Any]:
         service = Service(dsn, options, log)
         stop_sampling = asyncio.Event()
         try:
-            grpc_port, http_port = await asyncio.to_thread(service.wait_ready, options.workers)
+            grpc_port, http_port, metrics_port = await asyncio.to_thread(service.wait_ready, options.workers)
             sampling = asyncio.create_task(service.sample_memory(stop_sampling))
             port = grpc_port if options.transport == "grpc" else http_port
             senders = [sender(options, port) for _ in range(options.concurrency)]
@@ -440,7 +495,7 @@ async def run(options: Options) -> dict[str, Any]:
             )
             report["peak_rss_running"], report["peak_pss_running"] = service.peak_rss, service.peak_pss
             if options.fill_queues:
-                report["queue_refusals"] = await fill_queues(dsn, options, port)
+                report["queue_fill"] = await fill_queues(dsn, options, port, metrics_port)
             report["peak_rss"], report["peak_pss"] = service.peak_rss, service.peak_pss
         finally:
             stop_sampling.set()
@@ -488,11 +543,20 @@ def print_report(report: dict[str, Any]) -> None:
         f"{'peak RSS / PSS, running (MiB)':34}"
         f"{report['peak_rss_running'] / mib:>8.0f} /{report['peak_pss_running'] / mib:>5.0f}"
     )
-    if "queue_refusals" in report:
+    if "queue_fill" in report:
+        fill: QueueFill = report["queue_fill"]
         print(
             f"{'peak RSS / PSS, queues full (MiB)':34}"
             f"{report['peak_rss'] / mib:>8.0f} /{report['peak_pss'] / mib:>5.0f}"
-            f"   ({report['queue_refusals']} requests refused while full)"
+            f"   ({fill.refused} requests refused while full)"
+        )
+        print(
+            f"{'  queue memory / capacity (MiB)':34}"
+            + "  ".join(
+                f"{name} {fill.memory[name] / mib:.1f}/{fill.capacity[name] / mib:.0f}"
+                + ("" if fill.full(name) else " NOT FULL")
+                for name in PRIMARY_TABLE
+            )
         )
     landed = sum(r.landed for r in rounds)
     acknowledged = sum(len(r.served.latencies) for r in rounds) * options.batch
