@@ -1,8 +1,5 @@
 """observatory-ingest: OTLP ingestion into PostgreSQL/TimescaleDB for LLM observability."""
 
-from importlib.metadata import PackageNotFoundError, version
-
-try:
-    __version__ = version("observatory-ingest")
-except PackageNotFoundError:  # running from a source tree without installing
-    __version__ = "0.0.0"
+# The one place the version is written (pyproject.toml reads it from here): importlib.metadata
+# would cost every process, the --workers supervisor included, about 6 MiB.
+__version__ = "0.1.0"

@@ -3,50 +3,12 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 from typing import Any
 
 from observatory_ingest.config import Settings
 from observatory_ingest.store.database import connect, database_dsn
 from observatory_ingest.store.keys import create_key, list_keys, revoke_key
 from observatory_ingest.store.pricing import parse_price_row, read_price_file, upsert_prices
-
-
-def add_key_commands(
-    commands: argparse._SubParsersAction[argparse.ArgumentParser],
-) -> list[argparse.ArgumentParser]:
-    keys = commands.add_parser("keys", help="create, list and revoke API keys")
-    actions = keys.add_subparsers(dest="action", required=True)
-    create = actions.add_parser("create", help="create a key for a project (created on demand); printed once")
-    create.add_argument("--project", required=True, help="project name")
-    create.add_argument("--name", help="a label for the key")
-    revoke = actions.add_parser("revoke", help="revoke the key with this prefix (as shown by keys list)")
-    revoke.add_argument("prefix")
-    return [create, actions.add_parser("list", help="list keys (prefix, project, usage, revocation)"), revoke]
-
-
-def add_pricing_commands(
-    commands: argparse._SubParsersAction[argparse.ArgumentParser],
-) -> list[argparse.ArgumentParser]:
-    pricing = commands.add_parser(
-        "pricing", help="list, set and import model prices (USD per million tokens)"
-    )
-    actions = pricing.add_subparsers(dest="action", required=True)
-    set_price = actions.add_parser("set", help="set the price of one model (exact name or prefix)")
-    set_price.add_argument("--provider", required=True)
-    set_price.add_argument(
-        "--model", required=True, help="model name, or a prefix dated versions fall back to"
-    )
-    for name in ("input", "output"):
-        set_price.add_argument(f"--{name}", required=True, help=f"USD per million {name} tokens")
-    set_price.add_argument("--cache-read", help="USD per million cache-read input tokens")
-    set_price.add_argument("--cache-write", help="USD per million cache-write input tokens")
-    set_price.add_argument("--effective-from", help="ISO date or timestamp (default: always)")
-    import_file = actions.add_parser(
-        "import", help="import a CSV (header: provider,model,input_usd_per_mtok,...)"
-    )
-    import_file.add_argument("file", type=Path)
-    return [actions.add_parser("list", help="list prices"), set_price, import_file]
 
 
 async def keys_command(settings: Settings, arguments: argparse.Namespace) -> int:

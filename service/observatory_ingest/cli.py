@@ -11,12 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from observatory_ingest import __version__
-from observatory_ingest.admin_commands import (
-    add_key_commands,
-    add_pricing_commands,
-    keys_command,
-    pricing_command,
-)
+from observatory_ingest.admin_parsers import add_key_commands, add_pricing_commands
 from observatory_ingest.config import OPTIONS, ConfigError, Settings, load_settings, toml_text
 from observatory_ingest.logsetup import configure_logging
 
@@ -97,13 +92,20 @@ def main(argv: Sequence[str] | None = None) -> int:
             for name, value in settings.masked().items():
                 print(f"{name} = {value}")
             return 0
-        return run(serve_command(settings, argv))
+        if settings.workers > 1:
+            from observatory_ingest.workers import supervise
+
+            return supervise(settings, argv)  # no event loop: the supervisor only waits
+        from observatory_ingest.app import serve
+
+        return run(serve(settings))
     # Listings piped into head and friends end quietly, as Unix tools do.
     signal.signal(signal.SIGPIPE, signal.SIG_DFL)
-    if arguments.command == "keys":
-        return run(keys_command(settings, arguments))
-    if arguments.command == "pricing":
-        return run(pricing_command(settings, arguments))
+    if arguments.command in ("keys", "pricing"):
+        from observatory_ingest.admin_commands import keys_command, pricing_command
+
+        command = keys_command if arguments.command == "keys" else pricing_command
+        return run(command(settings, arguments))
     from observatory_ingest.migrate_command import migrate_command
 
     return run(migrate_command(settings, arguments))
@@ -128,13 +130,3 @@ def run(coroutine: Any) -> int:
 
     result: int = uvloop.run(coroutine)
     return result
-
-
-async def serve_command(settings: Settings, argv: Sequence[str]) -> int:
-    if settings.workers > 1:
-        from observatory_ingest.workers import supervise
-
-        return await supervise(settings, argv)
-    from observatory_ingest.app import serve
-
-    return await serve(settings)

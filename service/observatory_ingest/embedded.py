@@ -1,15 +1,17 @@
-"""Embedded PostgreSQL for the zero-configuration default (no TimescaleDB there)."""
+"""The database to use: the configured one, or an embedded PostgreSQL for the zero-configuration
+default (no TimescaleDB there)."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 import warnings
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+from observatory_ingest.config import Settings
 
 log = logging.getLogger(__name__)
 
@@ -32,14 +34,18 @@ def stop_server(server: Any) -> None:
     pg_ctl(["-w", "-m", "fast", "stop"], pgdata=server.pgdata, user=server.system_user)
 
 
-@asynccontextmanager
-async def embedded_postgres_dsn(data_dir: Path) -> AsyncIterator[str]:
-    """Start (or reuse) the embedded server under data_dir, yield its DSN, stop it on exit."""
-    server = await asyncio.to_thread(start_server, data_dir)
+@contextmanager
+def database_dsn_blocking(settings: Settings) -> Iterator[str]:
+    """The configured DSN, or the embedded server's (started, or reused, under --data-dir) for as
+    long as the context lasts. Blocking: the --workers supervisor has no event loop."""
+    if settings.database_url:
+        yield settings.database_url
+        return
+    server = start_server(settings.data_dir)
     dsn: str = server.get_uri()
-    log.info("embedded postgresql started", extra={"dsn": dsn, "data_dir": str(data_dir)})
+    log.info("embedded postgresql started", extra={"dsn": dsn, "data_dir": str(settings.data_dir)})
     try:
         yield dsn
     finally:
-        await asyncio.to_thread(stop_server, server)
-        log.info("embedded postgresql stopped", extra={"data_dir": str(data_dir)})
+        stop_server(server)
+        log.info("embedded postgresql stopped", extra={"data_dir": str(settings.data_dir)})

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-import ssl
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import ssl
 
 
 @dataclass(frozen=True)
@@ -25,6 +27,8 @@ class TlsFiles:
         )
 
     def ssl_context(self) -> ssl.SSLContext:
+        import ssl  # here too: the --workers supervisor loads no TLS library (about 5 MiB)
+
         context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         context.load_cert_chain(self.cert, self.key)
         if self.client_ca:

@@ -3,7 +3,8 @@
 The supervisor starts the embedded database if needed, applies migrations once, reserves the
 ports, starts the workers, forwards SIGTERM / SIGINT to them and exits when they have all stopped.
 Workers write Prometheus samples to a shared directory so any worker's /metrics shows the sum.
-The supervisor imports neither gRPC nor the pipeline: it stays small beside its workers.
+The supervisor stays small beside its workers: no event loop, no database driver, no gRPC, no
+pipeline (it migrates in a forked child that exits when done).
 --queue-memory and --writers are for the whole service: each worker gets its share of them.
 A worker whose supervisor is gone (killed with SIGKILL, say) stops by itself: no orphan keeps
 serving on the shared ports.
@@ -11,21 +12,20 @@ serving on the shared ports.
 
 from __future__ import annotations
 
-import asyncio
+import contextlib
 import ctypes
 import logging
 import os
 import shutil
 import signal
 import socket
+import subprocess
 import sys
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
 
 from observatory_ingest.config import ListenAddress, Settings
-from observatory_ingest.store.database import database_dsn
-from observatory_ingest.store.migrate import migrate_to_latest
+from observatory_ingest.embedded import database_dsn_blocking
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +34,7 @@ SUPERVISOR_ENV = "OBSERVATORY_SUPERVISOR_PID"
 PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
 
-@contextmanager
+@contextlib.contextmanager
 def reserved_ports(addresses: Sequence[ListenAddress]) -> Iterator[list[ListenAddress]]:
     """Concrete ports for port-0 addresses, held (bound, not listening) while the workers run."""
     held: list[socket.socket] = []
@@ -53,10 +53,10 @@ def reserved_ports(addresses: Sequence[ListenAddress]) -> Iterator[list[ListenAd
             sock.close()
 
 
-async def supervise(settings: Settings, argv: Sequence[str]) -> int:
-    async with database_dsn(settings) as dsn:
-        if settings.migrate:
-            await migrate_to_latest(dsn)
+def supervise(settings: Settings, argv: Sequence[str]) -> int:
+    with database_dsn_blocking(settings) as dsn:
+        if settings.migrate and not migrated_in_a_child(dsn):
+            return 1
         listens = [settings.grpc_listen, settings.http_listen, settings.metrics_listen]
         metrics_dir = tempfile.mkdtemp(prefix="observatory-metrics-")
         try:
@@ -96,9 +96,30 @@ async def supervise(settings: Settings, argv: Sequence[str]) -> int:
                         strict=True,
                     )
                 ]
-                return await run_workers(worker_argvs, environment)
+                return run_workers(worker_argvs, environment)
         finally:
             shutil.rmtree(metrics_dir, ignore_errors=True)
+
+
+def migrated_in_a_child(dsn: str) -> bool:
+    """Apply pending migrations in a forked child: the driver and event loop they need stay out
+    of the supervisor, which keeps running beside its workers."""
+    child = os.fork()  # the supervisor has no threads: forking it is safe
+    if child == 0:
+        code = 1
+        try:
+            import asyncio
+
+            from observatory_ingest.store.migrate import migrate_to_latest
+
+            asyncio.run(migrate_to_latest(dsn))
+            code = 0
+        except Exception as error:
+            log.error("migrations failed; no worker started", extra={"error": str(error)})
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(child, 0)
+    return os.waitstatus_to_exitcode(status) == 0
 
 
 def shares(total: int, count: int) -> list[int]:
@@ -106,38 +127,35 @@ def shares(total: int, count: int) -> list[int]:
     return [max(1, total // count + (index < total % count)) for index in range(count)]
 
 
-async def run_workers(worker_argvs: Sequence[Sequence[str]], environment: dict[str, str]) -> int:
-    processes = [
-        await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "observatory_ingest", *argv, env=environment
+def run_workers(worker_argvs: Sequence[Sequence[str]], environment: dict[str, str]) -> int:
+    workers = {
+        process.pid: process
+        for process in (
+            subprocess.Popen([sys.executable, "-m", "observatory_ingest", *argv], env=environment)
+            for argv in worker_argvs
         )
-        for argv in worker_argvs
-    ]
-    loop = asyncio.get_running_loop()
+    }
 
-    def forward(signum: int) -> None:
-        for process in processes:
-            if process.returncode is None:
-                process.send_signal(signum)
+    def forward(signum: int, _frame: object = None) -> None:
+        # Only workers not yet reaped: a reaped pid may belong to another process by now.
+        for pid in list(workers):
+            with contextlib.suppress(ProcessLookupError):  # reaped just before this handler ran
+                os.kill(pid, signum)
 
     for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, forward, signum)
-    waits = {asyncio.ensure_future(process.wait()): process for process in processes}
-    pending = set(waits)
+        signal.signal(signum, forward)
     failed = False
-    while pending:
-        done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
-        for finished in done:
-            process = waits[finished]
-            mark_process_dead(process.pid)
-            if process.returncode != 0 and not failed:
-                # One worker failing takes the others down: a supervisor above restarts us whole.
-                failed = True
-                log.error(
-                    "worker exited; stopping the others",
-                    extra={"pid": process.pid, "code": process.returncode},
-                )
-                forward(signal.SIGTERM)
+    while workers:
+        pid, status = os.wait()  # interrupted by a signal, its handler runs and the wait resumes
+        if workers.pop(pid, None) is None:
+            continue
+        mark_process_dead(pid)
+        code = os.waitstatus_to_exitcode(status)
+        if code != 0 and not failed:
+            # One worker failing takes the others down: a supervisor above restarts us whole.
+            failed = True
+            log.error("worker exited; stopping the others", extra={"pid": pid, "code": code})
+            forward(signal.SIGTERM)
     return 1 if failed else 0
 
 

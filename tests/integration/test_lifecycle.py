@@ -54,9 +54,11 @@ async def test_two_workers_share_the_ports_aggregate_metrics_and_stop_together(
         grpc_port, _, metrics_port = served.wait_ready()
         await asyncio.sleep(1.0)  # both workers up (each logs its own ready line)
         assert served.text().count("msg=ready") == 2
-        # The supervisor stays small beside its workers: it never loads gRPC.
+        # The supervisor stays small beside its workers: no gRPC, database driver, event loop or
+        # TLS library (its migrations ran in a child that has exited).
         supervisor_maps = await asyncio.to_thread(Path(f"/proc/{served.process.pid}/maps").read_text)
-        assert "cygrpc" not in supervisor_maps
+        for library in ("cygrpc", "asyncpg", "uvloop", "_asyncio", "_ssl"):
+            assert library not in supervisor_maps
         load = SpanLoad(grpc_port, "two-workers", rate=1000, seconds=2).start()
         await asyncio.sleep(2.5)
         acknowledged = await asyncio.to_thread(load.finish)

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import asyncpg
 
 from observatory_ingest.config import Settings
-from observatory_ingest.embedded import embedded_postgres_dsn
+from observatory_ingest.embedded import database_dsn_blocking
 
 APPLICATION_NAME = "observatory-ingest"
 
@@ -16,11 +17,13 @@ APPLICATION_NAME = "observatory-ingest"
 @asynccontextmanager
 async def database_dsn(settings: Settings) -> AsyncIterator[str]:
     """The configured DSN, or the embedded server's for as long as the context lasts."""
-    if settings.database_url:
-        yield settings.database_url
-        return
-    async with embedded_postgres_dsn(settings.data_dir) as dsn:
+    # Starting and stopping the embedded server blocks for seconds: off the event loop.
+    dsns = database_dsn_blocking(settings)
+    dsn = await asyncio.to_thread(dsns.__enter__)
+    try:
         yield dsn
+    finally:
+        await asyncio.to_thread(dsns.__exit__, None, None, None)
 
 
 async def connect(dsn: str) -> asyncpg.Connection:
