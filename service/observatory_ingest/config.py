@@ -166,8 +166,8 @@ OPTIONS: tuple[Option, ...] = (
     Option(
         "queue-memory",
         parse_size,
-        "64MiB",
-        "Estimated memory of queued rows per signal before refusing (shared by the workers)",
+        "32MiB",
+        "Estimated memory of accepted, uncommitted rows per signal before refusing (shared by the workers)",
     ),
     Option("batch-size", positive_int, "5000", "Rows per database transaction, at most"),
     Option(

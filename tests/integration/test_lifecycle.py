@@ -72,7 +72,7 @@ async def test_two_workers_share_the_ports_aggregate_metrics_and_stop_together(
         memory = 'observatory_queue_memory_capacity_bytes{signal="traces"} '
         assert [
             float(line.removeprefix(memory)) for line in text.splitlines() if line.startswith(memory)
-        ] == [64 * 2**20]
+        ] == [32 * 2**20]
         # So do the writers: one each, not two each (more backends cost PostgreSQL more per span).
         assert 'observatory_writers{signal="traces"} 2.0' in text
         accepted = sum(

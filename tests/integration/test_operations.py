@@ -52,7 +52,7 @@ async def test_metrics_count_the_pipeline_and_pass_promtool(service: RunningServ
     )
     assert sample(text, "observatory_receiver_rejected_items_total", signal="traces", transport="grpc") >= 1
     assert sample(text, "observatory_queue_capacity", signal="traces") == 100000
-    assert sample(text, "observatory_queue_memory_capacity_bytes", signal="traces") == 64 * 2**20
+    assert sample(text, "observatory_queue_memory_capacity_bytes", signal="traces") == 32 * 2**20
     assert sample(text, "observatory_writers", signal="traces") == 2
     assert sample(text, "observatory_queue_size", signal="logs") == 0
     assert sample(text, "observatory_writer_rows_total", table="trace_spans") >= 1
