@@ -37,6 +37,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from bench.cpu import CpuMeter, CpuUse, descendants, processes, standard_groups
 from bench.payloads import Generator
+from observatory_ingest.convert.common import Converted
 from observatory_ingest.convert.context import ConvertContext
 from observatory_ingest.pipeline.queue import estimated_memory
 from observatory_ingest.signals import SIGNALS
@@ -67,14 +68,23 @@ class Options:
 
 @dataclass
 class Phase:
-    items: int
+    items: int  # in the phase's requests: spans, log records or data points (rows of PRIMARY_TABLE)
+    requests: int
     seconds: float
-    latencies: list[float]
+    latencies: list[float]  # of the acknowledged requests
     refused: int = 0
 
     @property
     def rate(self) -> float:
         return self.items / self.seconds if self.seconds else 0.0
+
+    @property
+    def items_per_request(self) -> float:
+        return self.items / self.requests
+
+    @property
+    def acknowledged_items(self) -> int:
+        return round(len(self.latencies) * self.items_per_request)
 
     def percentile(self, q: float) -> float:
         if not self.latencies:
@@ -208,6 +218,7 @@ def sender(options: Options, port: int) -> Callable[[bytes], Any]:
 
 
 async def max_rate(senders: list[Callable[[bytes], Any]], payloads: list[bytes], items: int) -> Phase:
+    """items: in all the payloads together."""
     """Every exporter sends its next request as soon as the last one is answered (closed loop)."""
     queue = list(reversed(payloads))
     latencies: list[float] = []
@@ -227,13 +238,14 @@ async def max_rate(senders: list[Callable[[bytes], Any]], payloads: list[bytes],
 
     started = time.perf_counter()
     await asyncio.gather(*(worker(send) for send in senders))
-    return Phase(len(payloads) * items, time.perf_counter() - started, latencies, refused)
+    return Phase(items, len(payloads), time.perf_counter() - started, latencies, refused)
 
 
 async def fixed_rate(
     senders: list[Callable[[bytes], Any]], payloads: list[bytes], per_second: float, items: int
 ) -> Phase:
-    """Requests started on a fixed schedule (open loop), whatever the latency, the exporters in turn."""
+    """Requests started on a fixed schedule (open loop), whatever the latency, the exporters in turn.
+    items: in all the payloads together."""
     latencies: list[float] = []
 
     async def one(send: Callable[[bytes], Any], payload: bytes) -> None:
@@ -247,7 +259,7 @@ async def fixed_rate(
         await asyncio.sleep(max(0.0, started + index / per_second - time.perf_counter()))
         tasks.append(asyncio.create_task(one(senders[index % len(senders)], payload)))
     await asyncio.gather(*tasks)
-    return Phase(len(payloads) * items, time.perf_counter() - started, latencies)
+    return Phase(items, len(payloads), time.perf_counter() - started, latencies)
 
 
 async def checkpoint(dsn: str) -> None:
@@ -349,11 +361,20 @@ async def fill_queues(dsn: str, options: Options, port: int, metrics_port: int) 
     return QueueFill(memory, capacity, one_request, options.workers, refused)
 
 
-def request_memory(signal_name: str, payload: bytes) -> int:
-    """What the service's queue counts for this request (the same conversion and estimate)."""
+def converted(signal_name: str, payload: bytes) -> Converted:
+    """The rows the service makes of this request (the same code)."""
     kind, context = SIGNALS[signal_name], ConvertContext()
-    rows = kind.convert(kind.decode(payload, context.max_attribute_bytes), context).rows
-    return estimated_memory(len(payload), rows)
+    return kind.convert(kind.decode(payload, context.max_attribute_bytes), context)
+
+
+def request_memory(signal_name: str, payload: bytes) -> int:
+    """What the service's queue counts for this request (the same estimate)."""
+    return estimated_memory(len(payload), converted(signal_name, payload).rows)
+
+
+def items_in(signal_name: str, payloads: list[bytes]) -> int:
+    """Items as landed counts them: rows of the signal's primary table."""
+    return sum(len(converted(signal_name, p).tables[PRIMARY_TABLE[signal_name]]) for p in payloads)
 
 
 async def ceiling(
@@ -432,7 +453,7 @@ async def served_phase(
     await checkpoint(dsn)
     meter = CpuMeter(standard_groups(service.process.pid))
     meter.start()
-    top = await max_rate(senders, payloads, options.batch)
+    top = await max_rate(senders, payloads, items_in(options.signal, payloads))
     cpu = meter.stop()
     landed = await count_rows(dsn, PRIMARY_TABLE[options.signal]) - before
     return top, landed, cpu
@@ -488,10 +509,12 @@ async def run(options: Options) -> dict[str, Any]:
             ]
             report["rounds"] = rounds
             top = median_round(rounds).served
-            half_count = max(10, int(top.rate * 0.5 * options.half_rate_seconds / options.batch))
-            half_payloads = build_payloads(options.signal, half_count, options.batch, seed=3)
+            per_second = top.rate * 0.5 / top.items_per_request  # requests
+            half_payloads = build_payloads(
+                options.signal, max(10, int(per_second * options.half_rate_seconds)), options.batch, seed=3
+            )
             report["half"] = await fixed_rate(
-                senders, half_payloads, top.rate * 0.5 / options.batch, options.batch
+                senders, half_payloads, per_second, items_in(options.signal, half_payloads)
             )
             report["peak_rss_running"], report["peak_pss_running"] = service.peak_rss, service.peak_pss
             if options.fill_queues:
@@ -559,12 +582,12 @@ def print_report(report: dict[str, Any]) -> None:
             )
         )
     landed = sum(r.landed for r in rounds)
-    acknowledged = sum(len(r.served.latencies) for r in rounds) * options.batch
+    acknowledged = sum(r.served.acknowledged_items for r in rounds)
     print(f"{'landed / acknowledged':34}{landed:>14,} / {acknowledged:,}")
     refused = sum(r.served.refused for r in rounds)
     if refused:
         print(f"refused and retried during the max-rate phases: {refused}")
-    print_cpu(median, unit, len(top.latencies) * options.batch)
+    print_cpu(median, unit, top.acknowledged_items)
 
 
 def print_cpu(measured: Round, unit: str, items: int) -> None:
