@@ -49,9 +49,10 @@ async def refused_over_http(service: RunningService, payload: bytes) -> None:
 
 
 @asynccontextmanager
-async def full_traces_queue(database: str) -> AsyncIterator[RunningService]:
-    """A served instance whose one writer is blocked on a held table and whose queue is full."""
-    settings = service_settings(database, queue_size=10, batch_size=10, writers=1)
+async def full_traces_queue(database: str, **bounds: object) -> AsyncIterator[RunningService]:
+    """A served instance whose one writer is blocked on a held table and whose queue is full (of
+    rows by default; bounds set another limit)."""
+    settings = service_settings(database, **(bounds or {"queue_size": 10}), batch_size=10, writers=1)
     async with running_service(settings) as service, TableLock(database, "trace_spans") as lock:
         taken = asyncio.create_task(export(service.grpc_port, "traces", request(0)))
         await asyncio.sleep(0.3)  # the writer holds request 0
@@ -90,3 +91,12 @@ async def test_refused_requests_leave_nothing_for_the_cyclic_collector(
             gc.garbage.clear()
             gc.enable()
     assert left == []
+
+
+async def test_a_queue_full_by_memory_refuses_before_decoding(database: str) -> None:
+    # Bytes no decoder accepts: decoded, they would get INVALID_ARGUMENT; refused first, the retryable
+    # "slow down" that costs the service no decoding, conversion or memory.
+    async with full_traces_queue(database, queue_memory="1KiB") as service:
+        with pytest.raises(grpc.aio.AioRpcError) as raised:
+            await export(service.grpc_port, "traces", b"\xff\xff\xff")
+        assert raised.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED

@@ -81,8 +81,8 @@ class SignalPipeline:
     async def submit(self, converted: Converted, wire_bytes: int, deadline: float | None = None) -> list[str]:
         """Queue the rows and wait for their commit; returns why rows the database refused were
         kept aside (usually nothing). wire_bytes, the request's size, counts in the queue's memory.
-        Raises an IngestError (or QueueFull)."""
-        self.admit()
+        The caller ran admit() before decoding, with no await since. Raises an IngestError (or
+        QueueFull)."""
         item = Pending(converted.tables, converted.rows, estimated_memory(wire_bytes, converted.rows))
         try:
             self.queue.offer(item)
