@@ -128,6 +128,8 @@ def shares(total: int, count: int) -> list[int]:
 
 
 def run_workers(worker_argvs: Sequence[Sequence[str]], environment: dict[str, str]) -> int:
+    # Reaped here with os.wait; the Popen objects stay referenced until then, as a dropped one
+    # would be handed to subprocess's own reaping, which could take a worker's exit status first.
     workers = {
         process.pid: process
         for process in (

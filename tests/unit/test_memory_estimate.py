@@ -35,17 +35,18 @@ def spans_with_large_attributes(count: int) -> bytes:
     return bytes(request.SerializeToString())
 
 
-def generated(signal: str, count: int) -> Callable[[int], bytes]:
+def generated(signal: str, count: int) -> Callable[[], bytes]:
     generator = Generator(seed=count)
-    return lambda _: bytes(getattr(generator, signal)(count).SerializeToString())
+    return lambda: bytes(getattr(generator, signal)(count).SerializeToString())
 
 
-SHAPES = {
+# name: (signal, a request of so many items)
+SHAPES: dict[str, tuple[str, Callable[[], bytes]]] = {
     "benchmark traces": ("traces", generated("traces", 512)),
     "benchmark logs": ("logs", generated("logs", 512)),
     "benchmark metrics": ("metrics", generated("metrics", 512)),
-    "bare spans": ("traces", bare_spans),
-    "8 KB attributes": ("traces", spans_with_large_attributes),
+    "bare spans": ("traces", lambda: bare_spans(128)),
+    "8 KB attributes": ("traces", lambda: spans_with_large_attributes(128)),
 }
 
 
@@ -53,7 +54,7 @@ SHAPES = {
 def test_estimate_is_within_a_fifth_below_and_a_third_above_the_measured_memory(shape: str) -> None:
     signal_name, build = SHAPES[shape]
     signal, context = SIGNALS[signal_name], ConvertContext()
-    payloads = [build(128 if "spans" in shape or "attributes" in shape else 512) for _ in range(REQUESTS)]
+    payloads = [build() for _ in range(REQUESTS)]
     signal.convert(signal.decode(payloads[0], context.max_attribute_bytes), context)  # caches warm
     gc.collect()
     tracemalloc.start()
