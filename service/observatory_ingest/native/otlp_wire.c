@@ -211,19 +211,53 @@ static int store(PyObject **slot, PyObject *value) {
     return 0;
 }
 
-/* A singular message field sent twice: the runtime merges the two, and parsing the
- * concatenation of their bytes is that merge. *buffer owns the joined bytes. */
-static int merge_occurrence(Reader *merged, PyObject **buffer, const Reader *next) {
-    Py_ssize_t before = merged->end - merged->p, after = next->end - next->p;
-    PyObject *joined = PyBytes_FromStringAndSize(NULL, before + after);
-    if (joined == NULL) return -1;
-    char *out = PyBytes_AS_STRING(joined);
-    memcpy(out, merged->p, before);
-    memcpy(out + before, next->p, after);
-    Py_XSETREF(*buffer, joined);
-    merged->p = (const uint8_t *)out;
-    merged->end = merged->p + before + after;
+/* A singular message field sent more than once: the runtime parses every occurrence into the same
+ * message, which is parsing the occurrences in order. They are kept as segments, not joined, so
+ * n occurrences cost O(n) whatever their count (joining them cost O(n^2)). */
+typedef struct {
+    Reader *items;
+    Py_ssize_t count, capacity;
+    Reader inline_items[2];
+} Segments;
+
+static void segments_init(Segments *s) {
+    s->items = s->inline_items;
+    s->count = 0;
+    s->capacity = 2;
+}
+
+static void segments_free(Segments *s) {
+    if (s->items != s->inline_items) PyMem_Free(s->items);
+    segments_init(s);
+}
+
+static int segments_append(Segments *s, const Reader *r) {
+    if (s->count == s->capacity) {
+        Py_ssize_t capacity = s->capacity * 2;
+        Reader *items = s->items == s->inline_items ? PyMem_New(Reader, capacity)
+                                                    : PyMem_Realloc(s->items, (size_t)capacity * sizeof(Reader));
+        if (items != NULL && s->items == s->inline_items) memcpy(items, s->inline_items, sizeof s->inline_items);
+        if (items == NULL) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        s->items = items;
+        s->capacity = capacity;
+    }
+    s->items[s->count++] = *r;
     return 0;
+}
+
+/* The field's value is this occurrence alone (a new oneof member, or a scalar: the last wins). */
+static void segments_replace(Segments *s, const Reader *r) {
+    s->count = 0;
+    s->items[s->count++] = *r; /* capacity is at least 2 */
+}
+
+static Py_ssize_t segments_size(const Segments *s) {
+    Py_ssize_t size = 0;
+    for (Py_ssize_t i = 0; i < s->count; i++) size += s->items[i].end - s->items[i].p;
+    return size;
 }
 
 static PyObject *base64_text(Reader *field) {
@@ -251,46 +285,89 @@ static PyObject *base64_text(Reader *field) {
     return result;
 }
 
-static PyObject *any_value(Reader *message, int depth, int *kind_seen);
+static PyObject *any_value(const Segments *message, int depth, int *kind_seen);
 
 static int add_key_value(PyObject *dict, Reader *message, int depth, const Options *options);
 
-/* AnyValue -> str | int | float | bool | list | dict | None, as convert.common.any_value. */
-static PyObject *any_value(Reader *r, int depth, int *kind_seen) {
-    int kind = 0; /* the oneof field number seen last */
-    Reader payload = {NULL, NULL, 0};
-    uint64_t number = 0;
-    PyObject *merged = NULL; /* holds merged array or key-value list bytes, if any */
-    PyObject *result = NULL;
-    while (r->p < r->end) {
-        uint32_t field;
-        int wire_type;
-        Reader next;
-        if (read_tag(r, &field, &wire_type) < 0) goto error;
-        /* 8 (string_value_strindex, a profiles string-table index) is in the oneof too. */
-        int expected = (field == 2 || field == 3 || field == 8) ? WIRE_VARINT : field == 4 ? WIRE_FIXED64 : WIRE_LEN;
-        if (field < 1 || field > 8 || wire_type != expected) {
-            if (skip_field(r, field, wire_type, 0) < 0) goto error;
-            continue;
-        }
-        if (expected == WIRE_VARINT) {
-            if (read_varint(r, &number) < 0) goto error;
-        } else if (expected == WIRE_FIXED64) {
-            if (read_fixed(r, &number, 8) < 0) goto error;
-        } else {
-            if (read_length_delimited(r, &next) < 0) goto error;
-            if ((field == 5 || field == 6) && kind == (int)field) {
-                if (merge_occurrence(&payload, &merged, &next) < 0) goto error;
-            } else {
-                payload = next;
+/* The items of an ArrayValue or KeyValueList (field 1 of each), whatever its occurrences. */
+static PyObject *array_or_kvlist(const Segments *occurrences, int is_array, int depth) {
+    PyObject *result = is_array ? PyList_New(0) : PyDict_New();
+    if (result == NULL) return NULL;
+    for (Py_ssize_t i = 0; i < occurrences->count; i++) {
+        Reader payload = occurrences->items[i];
+        while (payload.p < payload.end) {
+            uint32_t field;
+            int wire_type;
+            Reader item;
+            if (read_tag(&payload, &field, &wire_type) < 0) goto error;
+            if (field != 1 || wire_type != WIRE_LEN) {
+                if (skip_field(&payload, field, wire_type, 0) < 0) goto error;
+                continue;
+            }
+            if (read_length_delimited(&payload, &item) < 0) goto error;
+            if (is_array) {
+                Segments single;
+                segments_init(&single);
+                segments_replace(&single, &item);
+                PyObject *value = any_value(&single, depth + 1, NULL);
+                if (value == NULL) goto error;
+                int appended = PyList_Append(result, value);
+                Py_DECREF(value);
+                if (appended < 0) goto error;
+            } else if (add_key_value(result, &item, depth + 1, NULL) < 0) {
+                goto error;
             }
         }
-        kind = (int)field;
+    }
+    if (depth >= MAX_DEPTH) { /* read all the same: the bytes must be valid */
+        Py_INCREF(TooDeep);
+        Py_SETREF(result, TooDeep);
+    }
+    return result;
+error:
+    Py_DECREF(result);
+    return NULL;
+}
+
+/* AnyValue -> str | int | float | bool | list | dict | None, as convert.common.any_value. */
+static PyObject *any_value(const Segments *message, int depth, int *kind_seen) {
+    int kind = 0; /* the oneof field number seen last */
+    Segments payload; /* the chosen member's occurrences: several only for arrays and kvlists */
+    uint64_t number = 0;
+    PyObject *result = NULL;
+    segments_init(&payload);
+    for (Py_ssize_t i = 0; i < message->count; i++) {
+        Reader r = message->items[i];
+        while (r.p < r.end) {
+            uint32_t field;
+            int wire_type;
+            Reader next;
+            if (read_tag(&r, &field, &wire_type) < 0) goto error;
+            /* 8 (string_value_strindex, a profiles string-table index) is in the oneof too. */
+            int expected = (field == 2 || field == 3 || field == 8) ? WIRE_VARINT : field == 4 ? WIRE_FIXED64 : WIRE_LEN;
+            if (field < 1 || field > 8 || wire_type != expected) {
+                if (skip_field(&r, field, wire_type, 0) < 0) goto error;
+                continue;
+            }
+            if (expected == WIRE_VARINT) {
+                if (read_varint(&r, &number) < 0) goto error;
+            } else if (expected == WIRE_FIXED64) {
+                if (read_fixed(&r, &number, 8) < 0) goto error;
+            } else {
+                if (read_length_delimited(&r, &next) < 0) goto error;
+                if ((field == 5 || field == 6) && kind == (int)field) {
+                    if (segments_append(&payload, &next) < 0) goto error;
+                } else {
+                    segments_replace(&payload, &next);
+                }
+            }
+            kind = (int)field;
+        }
     }
     if (kind_seen != NULL) *kind_seen = kind;
     switch (kind) {
     case 1:
-        result = text_from(&payload);
+        result = text_from(&payload.items[0]);
         break;
     case 2:
         result = PyBool_FromLong(number != 0);
@@ -306,54 +383,26 @@ static PyObject *any_value(Reader *r, int depth, int *kind_seen) {
     }
     case 5:
     case 6:
-        result = kind == 5 ? PyList_New(0) : PyDict_New();
-        if (result == NULL) goto error;
-        while (payload.p < payload.end) {
-            uint32_t field;
-            int wire_type;
-            Reader item;
-            if (read_tag(&payload, &field, &wire_type) < 0) goto error;
-            if (field != 1 || wire_type != WIRE_LEN) {
-                if (skip_field(&payload, field, wire_type, 0) < 0) goto error;
-                continue;
-            }
-            if (read_length_delimited(&payload, &item) < 0) goto error;
-            if (kind == 5) {
-                PyObject *value = any_value(&item, depth + 1, NULL);
-                if (value == NULL) goto error;
-                int appended = PyList_Append(result, value);
-                Py_DECREF(value);
-                if (appended < 0) goto error;
-            } else if (add_key_value(result, &item, depth + 1, NULL) < 0) {
-                goto error;
-            }
-        }
-        if (depth >= MAX_DEPTH) { /* read all the same: the bytes must be valid */
-            Py_INCREF(TooDeep);
-            Py_SETREF(result, TooDeep);
-        }
+        result = array_or_kvlist(&payload, kind == 5, depth);
         break;
     case 7:
-        result = base64_text(&payload);
+        result = base64_text(&payload.items[0]);
         break;
     default:
         result = Py_None;
         Py_INCREF(result);
     }
-    Py_XDECREF(merged);
-    return result;
 error:
-    Py_XDECREF(merged);
-    Py_XDECREF(result);
-    return NULL;
+    segments_free(&payload);
+    return result;
 }
 
 /* One KeyValue into dict. With options (an attribute list's top level), values above the byte
  * cap are capped as convert.common.attributes does; nested key-value lists pass NULL. */
 static int add_key_value(PyObject *dict, Reader *r, int depth, const Options *options) {
-    PyObject *key = NULL, *value = NULL, *merged = NULL;
-    Reader value_bytes = {NULL, NULL, 0};
-    int has_value = 0;
+    PyObject *key = NULL, *value = NULL;
+    Segments value_occurrences;
+    segments_init(&value_occurrences);
     while (r->p < r->end) {
         uint32_t field;
         int wire_type;
@@ -366,24 +415,20 @@ static int add_key_value(PyObject *dict, Reader *r, int depth, const Options *op
         if (read_length_delimited(r, &payload) < 0) goto error;
         if (field == 1) {
             if (store(&key, shared_text_from(&payload)) < 0) goto error;
-        } else if (has_value) {
-            if (merge_occurrence(&value_bytes, &merged, &payload) < 0) goto error;
-        } else {
-            value_bytes = payload;
-            has_value = 1;
+        } else if (segments_append(&value_occurrences, &payload) < 0) {
+            goto error;
         }
     }
     or_default(&key, empty_text);
-    if (has_value) {
-        Py_ssize_t encoded_size = value_bytes.end - value_bytes.p;
+    if (value_occurrences.count > 0) {
         int kind = 0;
-        value = any_value(&value_bytes, depth, &kind);
+        value = any_value(&value_occurrences, depth, &kind);
         if (value == NULL) goto error;
         if (options != NULL && (kind == 1 || (kind >= 5 && kind <= 7))) {
             /* Strings by characters, arrays, key-value lists and bytes by encoded size, as
              * convert.common.attributes measures them. */
             int over = kind == 1 ? PyUnicode_GET_LENGTH(value) > options->max_bytes
-                                 : encoded_size > options->max_bytes;
+                                 : segments_size(&value_occurrences) > options->max_bytes;
             if (over) {
                 PyObject *capped = PyObject_CallFunction(options->capped_value, "OnO", value, options->max_bytes,
                                                          kind == 1 ? Py_True : Py_False);
@@ -397,12 +442,12 @@ static int add_key_value(PyObject *dict, Reader *r, int depth, const Options *op
     if (PyDict_SetItem(dict, key, value) < 0) goto error;
     Py_DECREF(key);
     Py_DECREF(value);
-    Py_XDECREF(merged);
+    segments_free(&value_occurrences);
     return 0;
 error:
     Py_XDECREF(key);
     Py_XDECREF(value);
-    Py_XDECREF(merged);
+    segments_free(&value_occurrences);
     return -1;
 }
 
