@@ -13,7 +13,7 @@ from typing import Any
 from bench.payloads import Generator
 from observatory_ingest.convert.context import ConvertContext
 from observatory_ingest.convert.pricing import Price, PriceBook
-from observatory_ingest.gctuning import settle_after_startup
+from observatory_ingest.runtime.gctuning import settle_after_startup
 from observatory_ingest.signals import SIGNALS
 
 SEED_PRICES = Path(__file__).resolve().parent.parent / "migrations" / "006_supporting_tables.up.sql"

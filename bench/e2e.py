@@ -41,7 +41,7 @@ from observatory_ingest.convert.common import Converted
 from observatory_ingest.convert.context import ConvertContext
 from observatory_ingest.pipeline.queue import estimated_memory
 from observatory_ingest.signals import SIGNALS
-from observatory_ingest.store.signals import SIGNALS as SCHEMAS
+from observatory_ingest.store.write_plans import WRITE_PLANS
 from observatory_ingest.store.writer import copy, prepare_connection
 
 LISTENING = re.compile(r"grpc=127\.0\.0\.1:(\d+) http=127\.0\.0\.1:(\d+) metrics=127\.0\.0\.1:(\d+)")
@@ -386,7 +386,7 @@ async def ceiling(
     dsn: str, signal_name: str, batches: list[dict[str, list[Any]]], concurrency: int
 ) -> tuple[float, CpuUse]:
     """Binary COPY of the requests' rows, straight into their tables; items/s and the CPU it took."""
-    schema = SCHEMAS[signal_name]
+    schema = WRITE_PLANS[signal_name]
     items = items_in(signal_name, batches)
     direct_tables = [staged.table for staged in schema.direct]
     await truncate(dsn, direct_tables)

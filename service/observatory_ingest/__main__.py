@@ -1,3 +1,3 @@
-from observatory_ingest.cli import main
+from observatory_ingest.cli.main import main
 
 raise SystemExit(main())

@@ -16,7 +16,7 @@ from observatory_ingest.convert.logs import convert_logs
 from observatory_ingest.convert.metrics import convert_metrics
 from observatory_ingest.convert.traces import convert_traces
 from observatory_ingest.convert.wire import decode_trace_request
-from observatory_ingest.store.signals import LOGS, METRICS, TRACES, SignalSchema
+from observatory_ingest.store.write_plans import LOGS_PLAN, METRICS_PLAN, TRACES_PLAN, WritePlan
 
 
 @dataclass(frozen=True)
@@ -30,7 +30,7 @@ class Signal:
     # Wire bytes and --max-attribute-bytes -> what convert takes; ValueError for bad bytes.
     decode: Callable[[bytes, int], Any]
     convert: Callable[[Any, ConvertContext], Converted]
-    schema: SignalSchema
+    write_plan: WritePlan
 
     @property
     def grpc_method(self) -> str:
@@ -51,7 +51,7 @@ TRACES_SIGNAL = Signal(
     rejected_field="rejected_spans",
     decode=decode_trace_request,
     convert=convert_traces,
-    schema=TRACES,
+    write_plan=TRACES_PLAN,
 )
 
 METRICS_SIGNAL = Signal(
@@ -63,7 +63,7 @@ METRICS_SIGNAL = Signal(
     rejected_field="rejected_data_points",
     decode=runtime_decoder(metrics_service_pb2.ExportMetricsServiceRequest),
     convert=convert_metrics,
-    schema=METRICS,
+    write_plan=METRICS_PLAN,
 )
 
 LOGS_SIGNAL = Signal(
@@ -75,7 +75,7 @@ LOGS_SIGNAL = Signal(
     rejected_field="rejected_log_records",
     decode=runtime_decoder(logs_service_pb2.ExportLogsServiceRequest),
     convert=convert_logs,
-    schema=LOGS,
+    write_plan=LOGS_PLAN,
 )
 
 SIGNALS: dict[str, Signal] = {s.name: s for s in (TRACES_SIGNAL, METRICS_SIGNAL, LOGS_SIGNAL)}

@@ -17,8 +17,8 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 import pytest
 
-from observatory_ingest.app import RunningService, running_service
 from observatory_ingest.config import Settings, load_settings
+from observatory_ingest.runtime.app import RunningService, running_service
 from observatory_ingest.store.migrate import Migrator, default_migrations_dir, discover
 
 SERVER_DSN = os.environ.get("OBSERVATORY_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")

@@ -25,7 +25,7 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
-from observatory_ingest.app import RunningService, running_service
+from observatory_ingest.runtime.app import RunningService, running_service
 from tests.integration.conftest import TableLock, service_settings
 from tests.otlp_builders import span, trace_request
 from tests.unit.test_wire_adversarial import value_field_repeated

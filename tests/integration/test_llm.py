@@ -14,7 +14,7 @@ from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsSer
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
 from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 
-from observatory_ingest.app import RunningService, running_service
+from observatory_ingest.runtime.app import RunningService, running_service
 from observatory_ingest.signals import SIGNALS
 from observatory_ingest.store.keys import create_key, lookup_prefix, revoke_key
 from tests.integration.conftest import refresh_aggregates, service_settings

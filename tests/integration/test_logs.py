@@ -15,7 +15,7 @@ from opentelemetry.sdk._logs.export import BatchLogRecordProcessor
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 
-from observatory_ingest.app import RunningService
+from observatory_ingest.runtime.app import RunningService
 from tests.integration.otlp_client import export
 from tests.otlp_builders import any_value, key_values
 

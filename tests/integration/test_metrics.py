@@ -16,7 +16,7 @@ from opentelemetry.sdk.metrics.export import AggregationTemporality, PeriodicExp
 from opentelemetry.sdk.metrics.view import ExponentialBucketHistogramAggregation, View
 from opentelemetry.sdk.resources import Resource
 
-from observatory_ingest.app import RunningService
+from observatory_ingest.runtime.app import RunningService
 from tests.integration.otlp_client import export
 from tests.otlp_builders import key_values
 

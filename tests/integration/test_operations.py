@@ -15,7 +15,7 @@ import pytest
 import trustme
 from prometheus_client.parser import text_string_to_metric_families
 
-from observatory_ingest.app import RunningService, running_service
+from observatory_ingest.runtime.app import RunningService, running_service
 from observatory_ingest.signals import SIGNALS
 from tests.integration.conftest import service_settings
 from tests.integration.otlp_client import export

@@ -8,7 +8,7 @@ import asyncpg
 import orjson
 from prometheus_client import REGISTRY
 
-from observatory_ingest.app import RunningService, running_service
+from observatory_ingest.runtime.app import RunningService, running_service
 from tests.integration.conftest import TableLock, service_settings
 from tests.integration.otlp_client import export
 from tests.otlp_builders import key_values, span, trace_request

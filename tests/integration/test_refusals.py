@@ -17,7 +17,7 @@ import aiohttp
 import grpc
 import pytest
 
-from observatory_ingest.app import RunningService, running_service
+from observatory_ingest.runtime.app import RunningService, running_service
 from tests.integration.conftest import TableLock, service_settings
 from tests.integration.otlp_client import export
 from tests.otlp_builders import span, trace_request

@@ -15,7 +15,7 @@ import asyncpg
 import grpc
 import pytest
 
-from observatory_ingest.app import running_service
+from observatory_ingest.runtime.app import running_service
 from tests.integration.conftest import SERVER_DSN, service_settings
 from tests.integration.otlp_client import export, retry_delay
 from tests.integration.sdk_load import SpanLoad

@@ -36,8 +36,8 @@ def store_twice(
     converted = kind.convert(kind.decode(request.SerializeToString(), context.max_attribute_bytes), context)
     batch = [RowPart(converted.tables)]
     # First the direct path (new rows), then the same rows again: the merge path (a replay).
-    loop.run_until_complete(write_batch(connection, SIGNALS[signal].schema, batch))
-    loop.run_until_complete(write_batch(connection, SIGNALS[signal].schema, batch))
+    loop.run_until_complete(write_batch(connection, SIGNALS[signal].write_plan, batch))
+    loop.run_until_complete(write_batch(connection, SIGNALS[signal].write_plan, batch))
 
 
 @settings(

@@ -18,8 +18,8 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from opentelemetry.trace import Link, SpanKind, Status, StatusCode
 
-from observatory_ingest.app import RunningService, running_service
 from observatory_ingest.config import OPTIONS_BY_ATTRIBUTE
+from observatory_ingest.runtime.app import RunningService, running_service
 from tests.integration.conftest import TableLock, service_settings
 from tests.integration.otlp_client import export, retry_delay
 from tests.otlp_builders import key_values, nested_trace_request, span, trace_request

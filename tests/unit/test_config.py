@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from observatory_ingest.cli import main
+from observatory_ingest.cli.main import main
 from observatory_ingest.config import ConfigError, ListenAddress, load_settings, mask_dsn
 
 

@@ -13,7 +13,7 @@ import pytest
 import yaml
 from prometheus_client import REGISTRY
 
-import observatory_ingest.metrics  # noqa: F401  (declares the service's series)
+import observatory_ingest.telemetry  # noqa: F401  (declares the service's series)
 from tests.deploy_files import DEPLOY, ROOT, dashboard_targets
 
 

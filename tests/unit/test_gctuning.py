@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from observatory_ingest.gctuning import YOUNG_COLLECTION_THRESHOLD, settle_after_startup
+from observatory_ingest.runtime.gctuning import YOUNG_COLLECTION_THRESHOLD, settle_after_startup
 
 
 @pytest.fixture

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from observatory_ingest.store.signals import SIGNALS, FedStatement, StagedTable
+from observatory_ingest.store.write_plans import WRITE_PLANS, FedStatement, StagedTable
 
 
 def fed_statements() -> list[FedStatement]:
     return [
         statement
-        for schema in SIGNALS.values()
+        for schema in WRITE_PLANS.values()
         for statement in schema.merge + schema.direct_before + schema.direct_after
         if isinstance(statement, FedStatement)
     ]
@@ -36,7 +36,7 @@ def test_every_fed_statement_reads_all_its_columns(statement: FedStatement) -> N
 
 def test_a_split_batch_keeps_the_rows_its_merge_statements_are_fed() -> None:
     # Isolating a bad row writes row by row through the merge path: refs must travel with it.
-    traces = {staged.table for staged in SIGNALS["traces"].merged_tables}
-    logs = {staged.table for staged in SIGNALS["logs"].merged_tables}
+    traces = {staged.table for staged in WRITE_PLANS["traces"].merged_tables}
+    logs = {staged.table for staged in WRITE_PLANS["logs"].merged_tables}
     assert {"trace_spans", "trace_events", "llm_traces", "llm_logs", "llm_span_refs"} <= traces
     assert {"logs", "llm_logs", "log_refs"} <= logs

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from observatory_ingest.workers import shares
+from observatory_ingest.runtime.workers import shares
 
 
 @pytest.mark.parametrize(

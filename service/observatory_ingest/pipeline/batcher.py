@@ -14,14 +14,14 @@ from dataclasses import dataclass
 
 import asyncpg
 
-from observatory_ingest import metrics
+from observatory_ingest import telemetry
 from observatory_ingest.convert.common import Converted, Row
 from observatory_ingest.errors import CommitTimeout, DatabaseUnavailable, ShuttingDown
-from observatory_ingest.health import Health
 from observatory_ingest.pipeline.queue import BoundedQueue, Pending, QueueClosed, QueueFull, estimated_memory
+from observatory_ingest.runtime.health import Health
 from observatory_ingest.store.failures import failure_kind, is_data_error
 from observatory_ingest.store.rejects import INSERT_REJECT, reject_record
-from observatory_ingest.store.signals import SignalSchema, StagedTable
+from observatory_ingest.store.write_plans import StagedTable, WritePlan
 from observatory_ingest.store.writer import Connection, write_batch, write_merged
 
 log = logging.getLogger(__name__)
@@ -45,7 +45,7 @@ def backoff_delay(attempt: int) -> float:
 class SignalPipeline:
     def __init__(
         self,
-        schema: SignalSchema,
+        schema: WritePlan,
         queue: BoundedQueue,
         pool: asyncpg.Pool,
         policy: BatchPolicy,
@@ -57,11 +57,11 @@ class SignalPipeline:
         self.policy = policy
         self.health = health
         self.writing = 0  # writer tasks inside a transaction right now
-        self.queue_size = metrics.QUEUE_SIZE.labels(schema.signal)
-        self.queue_memory = metrics.QUEUE_MEMORY.labels(schema.signal)
-        metrics.QUEUE_CAPACITY.labels(schema.signal).set(queue.capacity)
+        self.queue_size = telemetry.QUEUE_SIZE.labels(schema.signal)
+        self.queue_memory = telemetry.QUEUE_MEMORY.labels(schema.signal)
+        telemetry.QUEUE_CAPACITY.labels(schema.signal).set(queue.capacity)
         if queue.capacity_bytes is not None:
-            metrics.QUEUE_MEMORY_CAPACITY.labels(schema.signal).set(queue.capacity_bytes)
+            telemetry.QUEUE_MEMORY_CAPACITY.labels(schema.signal).set(queue.capacity_bytes)
         self.update_gauges()
 
     def update_gauges(self) -> None:
@@ -145,8 +145,8 @@ class SignalPipeline:
     async def wait_before_retry(self, error: BaseException, attempt: int) -> None:
         self.health.update(database_reachable=False)
         kind = failure_kind(error)
-        metrics.DATABASE_ERRORS.labels(kind).inc()
-        metrics.WRITE_RETRIES.labels(self.schema.signal, kind).inc()
+        telemetry.DATABASE_ERRORS.labels(kind).inc()
+        telemetry.WRITE_RETRIES.labels(self.schema.signal, kind).inc()
         delay = backoff_delay(attempt)
         log.warning(
             "batch write failed; retrying",
@@ -208,7 +208,7 @@ class SignalPipeline:
         await connection.execute(
             INSERT_REJECT, self.schema.signal, project_id, staged.table, str(error), document
         )
-        metrics.ROWS_REJECTED_BY_DATABASE.labels(self.schema.signal, staged.table).inc()
+        telemetry.ROWS_REJECTED_BY_DATABASE.labels(self.schema.signal, staged.table).inc()
         log.warning(
             "row refused by the database; kept in ingest_rejects",
             extra={"signal": self.schema.signal, "table": staged.table, "error": str(error)},

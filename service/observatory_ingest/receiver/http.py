@@ -11,14 +11,14 @@ from typing import Any
 from aiohttp import web
 from google.protobuf.message import Message
 
+from observatory_ingest.auth import credentials_from
 from observatory_ingest.config import ListenAddress
 from observatory_ingest.errors import PayloadTooLarge, UnsupportedContentType
-from observatory_ingest.ingest import Ingestor, protobuf_decoder
-from observatory_ingest.receiver.auth import credentials_from
+from observatory_ingest.export import Ingestor, protobuf_decoder
+from observatory_ingest.outcomes import Outcome, outcome_for, rpc_status
 from observatory_ingest.receiver.otlp_json import json_decoder, to_json
-from observatory_ingest.receiver.status import Outcome, outcome_for, rpc_status
+from observatory_ingest.runtime.webserver import RunningSite, start_site
 from observatory_ingest.signals import SIGNALS, Signal
-from observatory_ingest.webserver import RunningSite, start_site
 
 log = logging.getLogger(__name__)
 

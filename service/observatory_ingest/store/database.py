@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 import asyncpg
 
 from observatory_ingest.config import Settings
-from observatory_ingest.embedded import database_dsn_blocking
+from observatory_ingest.store.embedded import database_dsn_blocking
 
 APPLICATION_NAME = "observatory-ingest"
 

@@ -9,9 +9,9 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 import asyncpg
 
-from observatory_ingest import metrics
-from observatory_ingest.background import running_in_background
-from observatory_ingest.health import Health
+from observatory_ingest import telemetry
+from observatory_ingest.runtime.background import running_in_background
+from observatory_ingest.runtime.health import Health
 from observatory_ingest.store.database import APPLICATION_NAME
 from observatory_ingest.store.writer import prepare_connection
 
@@ -60,8 +60,8 @@ async def probe(pool: asyncpg.Pool, health: Health) -> None:
             health.update(database_reachable=False)
         else:
             health.update(database_reachable=True)
-        metrics.POOL_SIZE.set(pool.get_size())
-        metrics.POOL_IN_USE.set(pool.get_size() - pool.get_idle_size())
+        telemetry.POOL_SIZE.set(pool.get_size())
+        telemetry.POOL_IN_USE.set(pool.get_size() - pool.get_idle_size())
         await asyncio.sleep(PROBE_INTERVAL_S)
 
 

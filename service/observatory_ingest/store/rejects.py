@@ -10,7 +10,7 @@ import orjson
 
 from observatory_ingest.convert.common import Row
 from observatory_ingest.convert.sanitize import json_without_nul
-from observatory_ingest.store.signals import StagedTable
+from observatory_ingest.store.write_plans import StagedTable
 
 POSTGRES_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 INSERT_REJECT = (

@@ -13,9 +13,9 @@ import asyncpg
 from asyncpg import Record
 from asyncpg.pool import PoolConnectionProxy
 
-from observatory_ingest import metrics
+from observatory_ingest import telemetry
 from observatory_ingest.convert.common import Row
-from observatory_ingest.store.signals import SIGNALS, SignalSchema, StagedTable, Statement
+from observatory_ingest.store.write_plans import WRITE_PLANS, StagedTable, Statement, WritePlan
 
 Connection: TypeAlias = "asyncpg.Connection | PoolConnectionProxy[Record]"
 
@@ -37,7 +37,7 @@ async def prepare_connection(connection: asyncpg.Connection) -> None:
         decoder=tuple,
         format="tuple",
     )
-    for schema in SIGNALS.values():
+    for schema in WRITE_PLANS.values():
         for staged in schema.staged:
             await connection.execute(staged.create_staging)
 
@@ -62,7 +62,7 @@ async def execute(connection: Connection, statement: Statement, batch: Sequence[
         await connection.execute(statement.sql, *zip(*rows, strict=True))
 
 
-async def write_direct(connection: Connection, schema: SignalSchema, batch: Sequence[RowSet]) -> None:
+async def write_direct(connection: Connection, schema: WritePlan, batch: Sequence[RowSet]) -> None:
     async with connection.transaction():
         for statement in schema.direct_before:
             await execute(connection, statement, batch)
@@ -72,7 +72,7 @@ async def write_direct(connection: Connection, schema: SignalSchema, batch: Sequ
             await execute(connection, statement, batch)
 
 
-async def write_merged(connection: Connection, schema: SignalSchema, batch: Sequence[RowSet]) -> None:
+async def write_merged(connection: Connection, schema: WritePlan, batch: Sequence[RowSet]) -> None:
     async with connection.transaction():
         for staged in schema.staged:
             await copy(connection, staged, rows_of(batch, staged.table), into_staging=True)
@@ -80,17 +80,17 @@ async def write_merged(connection: Connection, schema: SignalSchema, batch: Sequ
             await execute(connection, statement, batch)
 
 
-async def write_batch(connection: Connection, schema: SignalSchema, batch: Sequence[RowSet]) -> None:
+async def write_batch(connection: Connection, schema: WritePlan, batch: Sequence[RowSet]) -> None:
     started = time.perf_counter()
     try:
         await write_direct(connection, schema, batch)
     except asyncpg.UniqueViolationError:
         # A row of this batch exists already: a replay. The merge path ignores such rows.
-        metrics.MERGE_FALLBACKS.labels(schema.signal).inc()
+        telemetry.MERGE_FALLBACKS.labels(schema.signal).inc()
         await write_merged(connection, schema, batch)
-    metrics.FLUSH_DURATION.labels(schema.signal).observe(time.perf_counter() - started)
-    metrics.BATCHES.labels(schema.signal).inc()
+    telemetry.FLUSH_DURATION.labels(schema.signal).observe(time.perf_counter() - started)
+    telemetry.BATCHES.labels(schema.signal).inc()
     for staged in schema.direct:
-        metrics.ROWS_WRITTEN.labels(staged.table).inc(
+        telemetry.ROWS_WRITTEN.labels(staged.table).inc(
             sum(len(item.tables.get(staged.table, ())) for item in batch)
         )

@@ -11,9 +11,9 @@ from pathlib import Path
 from typing import Any
 
 from observatory_ingest import __version__
-from observatory_ingest.admin_parsers import add_key_commands, add_pricing_commands
+from observatory_ingest.cli.admin_parsers import add_key_commands, add_pricing_commands
 from observatory_ingest.config import OPTIONS, ConfigError, Settings, load_settings, toml_text
-from observatory_ingest.logsetup import configure_logging
+from observatory_ingest.runtime.logsetup import configure_logging
 
 PROG = "observatory-ingest"
 
@@ -93,20 +93,20 @@ def main(argv: Sequence[str] | None = None) -> int:
                 print(f"{name} = {value}")
             return 0
         if settings.workers > 1:
-            from observatory_ingest.workers import supervise
+            from observatory_ingest.runtime.workers import supervise
 
             return supervise(settings, argv)  # no event loop: the supervisor only waits
-        from observatory_ingest.app import serve
+        from observatory_ingest.runtime.app import serve
 
         return run(serve(settings))
     # Listings piped into head and friends end quietly, as Unix tools do.
     signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     if arguments.command in ("keys", "pricing"):
-        from observatory_ingest.admin_commands import keys_command, pricing_command
+        from observatory_ingest.cli.admin import keys_command, pricing_command
 
         command = keys_command if arguments.command == "keys" else pricing_command
         return run(command(settings, arguments))
-    from observatory_ingest.migrate_command import migrate_command
+    from observatory_ingest.cli.migrate import migrate_command
 
     return run(migrate_command(settings, arguments))
 

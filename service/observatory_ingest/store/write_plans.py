@@ -78,7 +78,7 @@ Statement: TypeAlias = "str | FedStatement"
 
 
 @dataclass(frozen=True)
-class SignalSchema:
+class WritePlan:
     signal: str
     staged: tuple[StagedTable, ...]  # merge path: COPY into staging, then the merge statements
     merge: tuple[Statement, ...]
@@ -263,7 +263,7 @@ LINK_SPANS = FedStatement(LINK_LLM_SPANS_TO_LOGS, LLM_SPAN_REFS)
 LINK_LOGS = FedStatement(LINK_LOGS_TO_LLM_SPANS, LOG_REFS)
 UPSERT_METRIC_CATALOGUE = FedStatement(UPSERT_METRICS, METRICS_TABLE)
 
-TRACES = SignalSchema(
+TRACES_PLAN = WritePlan(
     signal="traces",
     staged=(SPANS, EVENTS, LLM_TRACES, LLM_LOGS),
     merge=(
@@ -278,7 +278,7 @@ TRACES = SignalSchema(
     direct_after=(UPSERT_TRACES, LINK_SPANS),
 )
 
-METRICS = SignalSchema(
+METRICS_PLAN = WritePlan(
     signal="metrics",
     staged=(POINTS, LLM_METRICS),
     merge=(
@@ -293,7 +293,7 @@ METRICS = SignalSchema(
     context_tables=("metrics",),
 )
 
-LOGS = SignalSchema(
+LOGS_PLAN = WritePlan(
     signal="logs",
     staged=(LOGS_TABLE, LLM_LOGS),
     merge=(
@@ -306,4 +306,4 @@ LOGS = SignalSchema(
     direct_after=(LINK_LOGS,),
 )
 
-SIGNALS = {schema.signal: schema for schema in (TRACES, METRICS, LOGS)}
+WRITE_PLANS = {plan.signal: plan for plan in (TRACES_PLAN, METRICS_PLAN, LOGS_PLAN)}

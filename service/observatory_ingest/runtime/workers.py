@@ -25,7 +25,7 @@ import tempfile
 from collections.abc import Callable, Iterator, Sequence
 
 from observatory_ingest.config import ListenAddress, Settings
-from observatory_ingest.embedded import database_dsn_blocking
+from observatory_ingest.store.embedded import database_dsn_blocking
 
 log = logging.getLogger(__name__)
 

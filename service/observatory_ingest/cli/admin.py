@@ -8,7 +8,7 @@ from typing import Any
 from observatory_ingest.config import Settings
 from observatory_ingest.store.database import connect, database_dsn
 from observatory_ingest.store.keys import create_key, list_keys, revoke_key
-from observatory_ingest.store.pricing import parse_price_row, read_price_file, upsert_prices
+from observatory_ingest.store.prices import parse_price_row, read_price_file, upsert_prices
 
 
 async def keys_command(settings: Settings, arguments: argparse.Namespace) -> int:

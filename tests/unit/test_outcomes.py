@@ -11,8 +11,8 @@ from observatory_ingest.errors import (
     InvalidRequest,
     ShuttingDown,
 )
+from observatory_ingest.outcomes import outcome_for, rpc_status
 from observatory_ingest.pipeline.queue import QueueFull
-from observatory_ingest.receiver.status import outcome_for, rpc_status
 
 
 def retry_delay_seconds(error: BaseException) -> float | None:

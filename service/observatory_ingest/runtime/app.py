@@ -12,25 +12,25 @@ from dataclasses import dataclass, field
 
 import asyncpg
 
-from observatory_ingest import __version__, metrics
+from observatory_ingest import __version__, telemetry
+from observatory_ingest.auth import Authenticator
 from observatory_ingest.config import Settings
 from observatory_ingest.convert.context import ContentPolicy
-from observatory_ingest.gctuning import settle_after_startup
-from observatory_ingest.health import Health
-from observatory_ingest.ingest import Ingestor
-from observatory_ingest.opsserver import OpsServer
+from observatory_ingest.export import Ingestor
 from observatory_ingest.pipeline.batcher import BatchPolicy, SignalPipeline
 from observatory_ingest.pipeline.queue import BoundedQueue
-from observatory_ingest.receiver.auth import Authenticator
 from observatory_ingest.receiver.grpc import GrpcReceiver
 from observatory_ingest.receiver.http import HttpReceiver
+from observatory_ingest.runtime.gctuning import settle_after_startup
+from observatory_ingest.runtime.health import Health
+from observatory_ingest.runtime.opsserver import OpsServer
+from observatory_ingest.runtime.workers import stop_with_supervisor
 from observatory_ingest.signals import SIGNALS
 from observatory_ingest.store.backend import detect_backend
 from observatory_ingest.store.database import connect, database_dsn
 from observatory_ingest.store.migrate import migrate_to_latest
 from observatory_ingest.store.pool import probing, small_pool, writer_pool
-from observatory_ingest.store.pricing import PriceCatalog
-from observatory_ingest.workers import stop_with_supervisor
+from observatory_ingest.store.prices import PriceCatalog
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +75,7 @@ async def running_service(settings: Settings) -> AsyncIterator[RunningService]:
     async with AsyncExitStack() as stack:
         dsn = await stack.enter_async_context(database_dsn(settings))
         health = Health()
-        health.watch(lambda ready: metrics.READY.set(1 if ready else 0))
+        health.watch(lambda ready: telemetry.READY.set(1 if ready else 0))
         if settings.migrate:
             await migrate_to_latest(dsn)
         health.update(migrated=True)
@@ -92,12 +92,16 @@ async def running_service(settings: Settings) -> AsyncIterator[RunningService]:
         policy = BatchPolicy(settings.batch_size, settings.flush_interval, settings.ack_timeout)
         pipelines = {
             name: SignalPipeline(
-                signal.schema, BoundedQueue(settings.queue_size, settings.queue_memory), pool, policy, health
+                signal.write_plan,
+                BoundedQueue(settings.queue_size, settings.queue_memory),
+                pool,
+                policy,
+                health,
             )
             for name, signal in SIGNALS.items()
         }
         for name in pipelines:
-            metrics.WRITERS.labels(name).set(settings.writers)
+            telemetry.WRITERS.labels(name).set(settings.writers)
         writers = [
             asyncio.create_task(pipeline.run_writer(), name=f"writer-{name}-{index}")
             for name, pipeline in pipelines.items()

@@ -8,15 +8,15 @@ from typing import Any
 
 from google.protobuf.message import DecodeError
 
-from observatory_ingest import metrics
+from observatory_ingest import telemetry
+from observatory_ingest.auth import Authenticator
 from observatory_ingest.convert.common import DEFAULT_MAX_ATTRIBUTE_BYTES
 from observatory_ingest.convert.context import ContentPolicy, ConvertContext
 from observatory_ingest.errors import InvalidRequest
+from observatory_ingest.outcomes import outcome_for
 from observatory_ingest.pipeline.batcher import SignalPipeline
-from observatory_ingest.receiver.auth import Authenticator
-from observatory_ingest.receiver.status import outcome_for
 from observatory_ingest.signals import Signal
-from observatory_ingest.store.pricing import PriceCatalog
+from observatory_ingest.store.prices import PriceCatalog
 
 # Called with --max-attribute-bytes (the trace decoder caps attributes as it reads them).
 Decoder = Callable[[int], Any]
@@ -71,27 +71,27 @@ class Ingestor:
             context = ConvertContext(project_id, self.prices.book, self.content, self.max_attribute_bytes)
             converted = signal.convert(decode(self.max_attribute_bytes), context)
             items = converted.accepted + converted.rejected
-            metrics.ITEMS_RECEIVED.labels(*labels).inc(items)
+            telemetry.ITEMS_RECEIVED.labels(*labels).inc(items)
             if converted.unpriced:
-                metrics.LLM_UNPRICED_CALLS.inc(converted.unpriced)
+                telemetry.LLM_UNPRICED_CALLS.inc(converted.unpriced)
             if converted.sanitized:
-                metrics.ITEMS_SANITIZED.labels(*labels).inc(converted.sanitized)
+                telemetry.ITEMS_SANITIZED.labels(*labels).inc(converted.sanitized)
             if converted.rows:
                 for reason in await pipeline.submit(converted, wire_bytes, deadline):
                     converted.refused_by_database(reason)
         except Exception as error:
             code = outcome_for(error).grpc_code.name
-            metrics.REQUESTS.labels(*labels, code).inc()
+            telemetry.REQUESTS.labels(*labels, code).inc()
             if items:
-                metrics.ITEMS_REFUSED.labels(*labels, code.lower()).inc(items)
+                telemetry.ITEMS_REFUSED.labels(*labels, code.lower()).inc(items)
             raise
         finally:
-            metrics.EXPORT_DURATION.labels(*labels).observe(time.perf_counter() - started)
-        metrics.REQUESTS.labels(*labels, "OK").inc()
-        metrics.ITEMS_ACCEPTED.labels(*labels).inc(converted.accepted)
+            telemetry.EXPORT_DURATION.labels(*labels).observe(time.perf_counter() - started)
+        telemetry.REQUESTS.labels(*labels, "OK").inc()
+        telemetry.ITEMS_ACCEPTED.labels(*labels).inc(converted.accepted)
         response = signal.response_type()
         if converted.rejected:
-            metrics.ITEMS_REJECTED.labels(*labels).inc(converted.rejected)
+            telemetry.ITEMS_REJECTED.labels(*labels).inc(converted.rejected)
             partial = signal.partial_success_type(error_message=converted.error_message)
             setattr(partial, signal.rejected_field, converted.rejected)
             response.partial_success.CopyFrom(partial)

@@ -1,0 +1,1 @@
+"""The running service: wiring, the --workers supervisor, health, the ops server, process settings."""
