@@ -51,11 +51,15 @@ SIGNAL_NAMES = ("traces", "logs", "metrics")
 
 
 def run(
-    requests: int = 50, items: int = 512, rounds: int = 3, signals: tuple[str, ...] = SIGNAL_NAMES
+    requests: int = 50,
+    items: int = 512,
+    rounds: int = 3,
+    signals: tuple[str, ...] = SIGNAL_NAMES,
+    llm_heavy: bool = False,
 ) -> dict[str, float]:
     generator = Generator(seed=7)
     makers: dict[str, Callable[[int], Any]] = {
-        "traces": generator.traces,
+        "traces": generator.llm_calls if llm_heavy else generator.traces,
         "logs": generator.logs,
         "metrics": generator.metrics,
     }
@@ -73,11 +77,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--items", type=int, default=512, help="spans / records / points per request")
     parser.add_argument("--rounds", type=int, default=3, help="best of N (CPU time)")
     parser.add_argument("--signal", choices=SIGNAL_NAMES, action="append", help="only these (repeatable)")
+    parser.add_argument(
+        "--llm-heavy", action="store_true", help="traces: every span an LLM call (pricing on every span)"
+    )
     arguments = parser.parse_args(argv)
     signals = tuple(arguments.signal or SIGNAL_NAMES)
     settle_after_startup()  # the collector as in the served process
     print(f"{'signal':<10}{'items/s per core (decode + convert)':>38}")
-    for signal, rate in run(arguments.requests, arguments.items, arguments.rounds, signals).items():
+    for signal, rate in run(
+        arguments.requests, arguments.items, arguments.rounds, signals, arguments.llm_heavy
+    ).items():
         print(f"{signal:<10}{rate:>38,.0f}")
     return 0
 
