@@ -3,40 +3,20 @@
 from __future__ import annotations
 
 import argparse
-import re
 import time
 from collections.abc import Callable
-from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 from bench.payloads import Generator
 from observatory_ingest.convert.context import ConvertContext
-from observatory_ingest.convert.pricing import Price, PriceBook
+from observatory_ingest.convert.pricing import PriceCatalogue
 from observatory_ingest.runtime.gctuning import settle_after_startup
 from observatory_ingest.signals import SIGNALS
-
-SEED_PRICES = Path(__file__).resolve().parent.parent / "migrations" / "006_supporting_tables.up.sql"
-PRICE_ROW = re.compile(r"\('([^']+)', '([^']+)', ([\d.]+), ([\d.]+), ([\d.]+|NULL), ([\d.]+|NULL)\)")
-
-
-def seeded_price_book() -> PriceBook:
-    """The prices migration 006 seeds, as the service loads them: LLM spans get costed here too."""
-
-    def decimal(text: str) -> Decimal | None:
-        return None if text == "NULL" else Decimal(text)
-
-    prices = [
-        Price(provider, model.lower(), Decimal(i), Decimal(o), decimal(r), decimal(w), 0, None)
-        for provider, model, i, o, r, w in PRICE_ROW.findall(SEED_PRICES.read_text())
-    ]
-    assert prices, f"no seeded prices found in {SEED_PRICES}"
-    return PriceBook.of(prices)
 
 
 def measure(signal: str, payloads: list[bytes], items_per_request: int, rounds: int) -> float:
     kind = SIGNALS[signal]
-    context = ConvertContext(prices=seeded_price_book())
+    context = ConvertContext(prices=PriceCatalogue())  # the library's prices, as the service has them
     best = 0.0
     for _ in range(rounds):
         started = time.process_time()

@@ -68,7 +68,9 @@ class Ingestor:
             project_id = await self.authenticator.project_for(credentials)
             pipeline = self.pipelines[signal.name]
             pipeline.admit()
-            context = ConvertContext(project_id, self.prices.book, self.content, self.max_attribute_bytes)
+            context = ConvertContext(
+                project_id, self.prices.catalogue, self.content, self.max_attribute_bytes
+            )
             converted = signal.convert(decode(self.max_attribute_bytes), context)
             items = converted.accepted + converted.rejected
             telemetry.ITEMS_RECEIVED.labels(*labels).inc(items)

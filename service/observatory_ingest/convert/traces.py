@@ -18,8 +18,14 @@ from observatory_ingest.convert.common import (
     to_json,
 )
 from observatory_ingest.convert.context import ConvertContext
-from observatory_ingest.convert.genai import is_llm_call, llm_fields, resource_environment, strip_content
-from observatory_ingest.convert.pricing import cost_of
+from observatory_ingest.convert.genai import (
+    MODALITY_USAGE_KEYS,
+    is_llm_call,
+    llm_fields,
+    resource_environment,
+    strip_content,
+)
+from observatory_ingest.convert.pricing import Usage
 from observatory_ingest.convert.sanitize import (
     FUTURE_LIMIT_NS,
     MAX_TEXT,
@@ -388,17 +394,19 @@ class TraceConverter:
             self.context.content,
         )
         provider, model = fields["provider"], fields["model"]
-        price = self.context.prices.find(provider, model, start // 1000)
-        cost = None
-        if price is not None:
-            cost = cost_of(
-                price,
-                fields["prompt_tokens"] or 0,
-                fields["completion_tokens"] or 0,
-                fields["cache_read_tokens"] or 0,
-                fields["cache_write_tokens"] or 0,
-            )
-        elif model:
+        details = fields["usage_details"]
+        usage = Usage(
+            fields["prompt_tokens"],
+            fields["completion_tokens"],
+            fields["cache_read_tokens"],
+            fields["cache_write_tokens"],
+            fields["reasoning_tokens"],
+            fields["reported_total_tokens"],
+            *((details.get(name) for name in MODALITY_USAGE_KEYS) if details else ()),
+        )
+        context = self.context
+        cost = context.prices.cost(context.project_id, provider, model, usage, start // 1000)
+        if cost is None and model:
             self.result.unpriced += 1
         # The trace_spans row, in SPAN_COLUMNS order.
         (
