@@ -11,13 +11,14 @@ from typing import Any
 import orjson
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 
+# POSTGRES_EPOCH_US: binary timestamps count from 2000-01-01 UTC. MAX_DEPTH: nesting of arrays and
+# key-value lists kept; deeper values become the TOO_DEEP marker.
+from observatory_ingest.convert.native import MAX_DEPTH, POSTGRES_EPOCH_US, TOO_DEEP
 from observatory_ingest.convert.sanitize import json_without_nul, text
 
 DEFAULT_PROJECT_ID = "00000000-0000-0000-0000-000000000000"
 UNKNOWN_SERVICE = "unknown_service"
 
-# PostgreSQL's binary timestamps count microseconds from 2000-01-01 UTC.
-POSTGRES_EPOCH_US = 946_684_800_000_000
 
 Row = tuple[Any, ...]
 
@@ -51,10 +52,6 @@ class Converted:
     @property
     def error_message(self) -> str:
         return "; ".join(self.errors)
-
-
-MAX_DEPTH = 16  # nesting of arrays and key-value lists kept; deeper values become a marker
-TOO_DEEP = "[nested deeper than 16 levels]"
 
 
 def any_value(value: AnyValue, depth: int = 0) -> Any:

@@ -6,6 +6,7 @@ from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsSer
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, InstrumentationScope
 from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord
 
+from observatory_ingest.convert.columns import LOG_ID_AT, LOG_SPAN_AT, LOG_TIMESTAMP_AT, LOG_TRACE_AT
 from observatory_ingest.convert.common import (
     Converted,
     Row,
@@ -24,8 +25,8 @@ from observatory_ingest.convert.genai import (
     first,
     strip_content,
 )
+from observatory_ingest.convert.native import MAX_TEXT
 from observatory_ingest.convert.sanitize import (
-    MAX_TEXT,
     SANITIZED_KEY,
     int32_count,
     optional_text,
@@ -33,27 +34,6 @@ from observatory_ingest.convert.sanitize import (
     text,
 )
 
-LOG_COLUMNS = (
-    "id",
-    "project_id",
-    "timestamp",
-    "observed_timestamp",
-    "severity_number",
-    "severity_text",
-    "body",
-    "service_name",
-    "trace_id",
-    "span_id",
-    "trace_flags",
-    "event_name",
-    "attributes",
-    "resource_attributes",
-    "scope_name",
-    "scope_version",
-    "scope_attributes",
-    "dropped_attributes_count",
-)
-LOG_REF_COLUMNS = ("id", "project_id", "timestamp", "trace_id", "span_id")
 TRACE_FLAGS_MASK = 0xFF  # LogRecord.flags: bits 0-7 are the W3C trace flags, the rest reserved
 SEVERITY_NAMES = ("TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL")
 
@@ -144,8 +124,9 @@ def convert_logs(request: ExportLogsServiceRequest, context: ConvertContext) -> 
                     llm_rows,
                 )
                 rows.append(row)
-                if row[8] and row[9]:  # trace and span ids: it may belong to an LLM call
-                    refs.append((row[0], project_id, row[2], row[8], row[9]))
+                trace_hex, span_hex = row[LOG_TRACE_AT], row[LOG_SPAN_AT]
+                if trace_hex and span_hex:  # it may belong to an LLM call
+                    refs.append((row[LOG_ID_AT], project_id, row[LOG_TIMESTAMP_AT], trace_hex, span_hex))
                 result.accepted += 1
     return result
 

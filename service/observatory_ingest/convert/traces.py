@@ -8,9 +8,21 @@ from typing import Any
 
 import orjson
 
-from observatory_ingest._trace_rows import add_to_trace_part, span_rows
+from observatory_ingest.convert.columns import (
+    SPAN_ATTRIBUTES_AT,
+    SPAN_ID_AT,
+    SPAN_KIND_AT,
+    SPAN_NAME_AT,
+    SPAN_PARENT_AT,
+    SPAN_PROJECT_AT,
+    SPAN_RESOURCE_AT,
+    SPAN_SERVICE_AT,
+    SPAN_SPAN_AT,
+    SPAN_START_AT,
+    SPAN_STATUS_AT,
+    SPAN_TRACE_AT,
+)
 from observatory_ingest.convert.common import (
-    POSTGRES_EPOCH_US,
     Converted,
     Row,
     pg_timestamp,
@@ -19,10 +31,10 @@ from observatory_ingest.convert.common import (
 )
 from observatory_ingest.convert.context import ConvertContext
 from observatory_ingest.convert.genai import is_llm_call, llm_fields, resource_environment, strip_content
+from observatory_ingest.convert.native import MAX_TEXT, POSTGRES_EPOCH_US, add_to_trace_part, span_rows
 from observatory_ingest.convert.pricing import cost_of
 from observatory_ingest.convert.sanitize import (
     FUTURE_LIMIT_NS,
-    MAX_TEXT,
     NUL,
     PAST_LIMIT_NS,
     SANITIZED_KEY,
@@ -53,110 +65,6 @@ KIND_NAMES = dict(enumerate(SPAN_KINDS))
 STATUS_NAMES = dict(enumerate(STATUS_CODES))
 ZERO_TRACE_ID = bytes(16)
 ZERO_SPAN_ID = bytes(8)
-
-SPAN_COLUMNS = (
-    "id",
-    "project_id",
-    "trace_id",
-    "span_id",
-    "parent_span_id",
-    "name",
-    "kind",
-    "service_name",
-    "start_time",
-    "end_time",
-    "duration_us",
-    "status",
-    "status_message",
-    "attributes",
-    "events",
-    "links",
-    "resource_attributes",
-    "scope_name",
-    "scope_version",
-    "trace_state",
-    "flags",
-    "dropped_attributes_count",
-    "dropped_events_count",
-    "dropped_links_count",
-)
-EVENT_COLUMNS = (
-    "id",
-    "project_id",
-    "span_id",
-    "trace_id",
-    "name",
-    "timestamp",
-    "attributes",
-    "dropped_attributes_count",
-)
-LLM_TRACE_COLUMNS = (
-    "id",
-    "project_id",
-    "ts",
-    "trace_id",
-    "span_id",
-    "parent_span_id",
-    "span_name",
-    "span_kind",
-    "service_name",
-    "provider",
-    "model",
-    "operation",
-    "input_text",
-    "output_text",
-    "input_messages",
-    "output_messages",
-    "finish_reason",
-    "prompt_tokens",
-    "completion_tokens",
-    "total_tokens",
-    "cache_read_tokens",
-    "cache_write_tokens",
-    "reasoning_tokens",
-    "prompt_cost_usd",
-    "completion_cost_usd",
-    "total_cost_usd",
-    "duration_ms",
-    "ttft_ms",
-    "status_code",
-    "error_message",
-    "user_id",
-    "session_id",
-    "environment",
-    "attributes",
-    "resource_attributes",
-)
-# Light rows that let log records and LLM spans find each other, whichever arrives second.
-LLM_SPAN_REF_COLUMNS = ("project_id", "trace_id", "span_id", "ts", "provider", "model")
-TRACE_PART_COLUMNS = (
-    "id",
-    "project_id",
-    "trace_id",
-    "service_name",
-    "start_time",
-    "end_time",
-    "status",
-    "status_message",
-    "root_span_name",
-    "attributes",
-    "resource_attributes",
-    "span_count",
-)
-LLM_LOG_COLUMNS = (
-    "id",
-    "project_id",
-    "ts",
-    "trace_id",
-    "span_id",
-    "provider",
-    "model",
-    "event_name",
-    "severity_number",
-    "severity_text",
-    "body",
-    "attributes",
-)
 
 
 def span_problem(span: DecodedSpan) -> str | None:
@@ -400,27 +308,15 @@ class TraceConverter:
             )
         elif model:
             self.result.unpriced += 1
-        # The trace_spans row, in SPAN_COLUMNS order.
-        (
-            span_uuid,
-            project_id,
-            trace_hex,
-            span_hex,
-            parent,
-            name,
-            kind,
-            service,
-            start_ts,
-            _,
-            _,
-            status,
-            _,
-            attributes_json,
-            _,
-            _,
-            resource_json,
-            *_,
-        ) = row
+        span_uuid, project_id, trace_hex = row[SPAN_ID_AT], row[SPAN_PROJECT_AT], row[SPAN_TRACE_AT]
+        span_hex, parent, name, kind = (
+            row[SPAN_SPAN_AT],
+            row[SPAN_PARENT_AT],
+            row[SPAN_NAME_AT],
+            row[SPAN_KIND_AT],
+        )
+        service, start_ts, status = row[SPAN_SERVICE_AT], row[SPAN_START_AT], row[SPAN_STATUS_AT]
+        attributes_json, resource_json = row[SPAN_ATTRIBUTES_AT], row[SPAN_RESOURCE_AT]
         self.llm_traces.append(
             (
                 span_uuid,

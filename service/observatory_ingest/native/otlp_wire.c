@@ -774,7 +774,26 @@ static struct PyModuleDef module_definition = {
     NULL, NULL, NULL, NULL,
 };
 
+/* Names, in position order, as a tuple (a layout exported for the test that compares it). */
+static int add_layout(PyObject *module, const char *name, const char *const *names, int count) {
+    PyObject *layout = PyTuple_New(count);
+    if (layout == NULL) return -1;
+    for (int i = 0; i < count; i++) {
+        PyObject *item = PyUnicode_FromString(names[i]);
+        if (item == NULL) {
+            Py_DECREF(layout);
+            return -1;
+        }
+        PyTuple_SET_ITEM(layout, i, item);
+    }
+    int added = PyModule_AddObjectRef(module, name, layout);
+    Py_DECREF(layout);
+    return added;
+}
+
 PyMODINIT_FUNC PyInit__otlp_wire(void) {
+    static const char *const span_names[SPAN_FIELDS] = SPAN_TUPLE_NAMES;
+    static const char *const event_names[EVENT_FIELDS] = EVENT_TUPLE_NAMES;
     PyObject *module = PyModule_Create(&module_definition);
     if (module == NULL) return NULL;
     DecodeError = PyErr_NewException("observatory_ingest._otlp_wire.DecodeError", PyExc_ValueError, NULL);
@@ -782,7 +801,10 @@ PyMODINIT_FUNC PyInit__otlp_wire(void) {
     EmptyText = PyUnicode_FromStringAndSize(NULL, 0);
     if (DecodeError == NULL || TooDeep == NULL || EmptyText == NULL ||
         PyModule_AddObjectRef(module, "DecodeError", DecodeError) < 0 ||
-        PyModule_AddIntConstant(module, "MAX_DEPTH", MAX_DEPTH) < 0) {
+        PyModule_AddObjectRef(module, "TOO_DEEP", TooDeep) < 0 ||
+        PyModule_AddIntConstant(module, "MAX_DEPTH", MAX_DEPTH) < 0 ||
+        add_layout(module, "SPAN_TUPLE_LAYOUT", span_names, SPAN_FIELDS) < 0 ||
+        add_layout(module, "EVENT_TUPLE_LAYOUT", event_names, EVENT_FIELDS) < 0) {
         Py_DECREF(module);
         return NULL;
     }

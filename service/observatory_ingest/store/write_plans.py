@@ -15,13 +15,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TypeAlias
 
-from observatory_ingest.convert.logs import LOG_COLUMNS, LOG_REF_COLUMNS
-from observatory_ingest.convert.metrics import LLM_METRIC_COLUMNS, METRIC_COLUMNS, POINT_COLUMNS
-from observatory_ingest.convert.traces import (
+from observatory_ingest.convert.columns import (
     EVENT_COLUMNS,
     LLM_LOG_COLUMNS,
+    LLM_METRIC_COLUMNS,
     LLM_SPAN_REF_COLUMNS,
     LLM_TRACE_COLUMNS,
+    LOG_COLUMNS,
+    LOG_REF_COLUMNS,
+    METRIC_COLUMNS,
+    POINT_COLUMNS,
     SPAN_COLUMNS,
     TRACE_PART_COLUMNS,
 )
