@@ -21,6 +21,7 @@ UNKNOWN_SERVICE = "unknown_service"
 
 
 Row = tuple[Any, ...]
+MAX_REASONS = 5  # reasons a partial success message carries
 
 
 @dataclass
@@ -41,13 +42,8 @@ class Converted:
     def reject(self, message: str) -> None:
         self.rejected += 1
         # Only the first few reasons travel back; the count says how many there were.
-        if len(self.errors) < 5:
+        if len(self.errors) < MAX_REASONS:
             self.errors.append(message)
-
-    def refused_by_database(self, reason: str) -> None:
-        """An accepted item whose row the database refused (kept in ingest_rejects)."""
-        self.accepted = max(self.accepted - 1, 0)
-        self.reject(reason)
 
     @property
     def error_message(self) -> str:
