@@ -6,7 +6,7 @@ import base64
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from hashlib import blake2b
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
@@ -127,6 +127,18 @@ def derived_id(*parts: bytes) -> str:
 
 def project_bytes(project_id: str) -> bytes:
     return bytes.fromhex(project_id.replace("-", ""))
+
+
+class Resource(NamedTuple):
+    """What every row of a resource's items shares: its attributes, service name and JSON."""
+
+    attributes: dict[str, Any]
+    service: str
+    json: str
+
+
+def described_resource(resource_attributes: dict[str, Any]) -> Resource:
+    return Resource(resource_attributes, service_name(resource_attributes), to_json(resource_attributes))
 
 
 def service_name(resource_attributes: dict[str, Any]) -> str:

@@ -13,8 +13,8 @@ from observatory_ingest.convert.common import (
     any_value,
     attributes,
     derived_id,
+    described_resource,
     pg_timestamp,
-    service_name,
     to_json,
 )
 from observatory_ingest.convert.context import ConvertContext
@@ -99,9 +99,10 @@ def convert_logs(request: ExportLogsServiceRequest, context: ConvertContext) -> 
     result = Converted({"logs": rows, "llm_logs": llm_rows, "log_refs": refs})
     project, project_id = context.project, context.project_id
     for resource_logs in request.resource_logs:
-        resource_attributes = attributes(resource_logs.resource.attributes, context.max_attribute_bytes)
-        service = service_name(resource_attributes)
-        resource_json = to_json(resource_attributes)
+        resource = described_resource(
+            attributes(resource_logs.resource.attributes, context.max_attribute_bytes)
+        )
+        service, resource_json = resource.service, resource.json
         for scope_logs in resource_logs.scope_logs:
             scope = scope_logs.scope
             scope_attributes = to_json(attributes(scope.attributes)) if scope.attributes else None

@@ -16,8 +16,8 @@ from observatory_ingest.convert.common import (
     Row,
     attributes,
     derived_id,
+    described_resource,
     pg_timestamp,
-    service_name,
     to_json,
 )
 from observatory_ingest.convert.context import ConvertContext
@@ -46,9 +46,10 @@ def convert_metrics(request: ExportMetricsServiceRequest, context: ConvertContex
     result = Converted({"metrics": [], "metric_data_points": points, "llm_metrics": llm_points})
     project, project_id = context.project, context.project_id
     for resource_metrics in request.resource_metrics:
-        resource_attributes = attributes(resource_metrics.resource.attributes, context.max_attribute_bytes)
-        service = service_name(resource_attributes)
-        resource_json = to_json(resource_attributes)
+        resource = described_resource(
+            attributes(resource_metrics.resource.attributes, context.max_attribute_bytes)
+        )
+        service, resource_json = resource.service, resource.json
         for scope_metrics in resource_metrics.scope_metrics:
             for metric in scope_metrics.metrics:
                 kind = metric.WhichOneof("data")

@@ -25,8 +25,8 @@ from observatory_ingest.convert.columns import (
 from observatory_ingest.convert.common import (
     Converted,
     Row,
+    described_resource,
     pg_timestamp,
-    service_name,
     to_json,
 )
 from observatory_ingest.convert.context import ConvertContext
@@ -127,8 +127,8 @@ class TraceConverter:
         earliest, latest = self.plausible_window
         dumps = orjson.dumps  # looked up once: the loop below runs per span
         for resource_attributes, scopes in request:
-            service = service_name(resource_attributes)
-            resource_json = to_json(resource_attributes)
+            resource = described_resource(resource_attributes)
+            service, resource_json = resource.service, resource.json
             environment = resource_environment(resource_attributes)
             for scope_name, scope_version, spans in scopes:
                 scope = (optional_text(scope_name, 255), optional_text(scope_version, 50))
