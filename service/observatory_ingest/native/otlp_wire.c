@@ -14,6 +14,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "module_constants.h"
 #include "span_tuple.h"
 
 #define MAX_DEPTH 16 /* nesting of AnyValue arrays and key-value lists kept (common.MAX_DEPTH) */
@@ -773,23 +774,6 @@ static struct PyModuleDef module_definition = {
     PyModuleDef_HEAD_INIT, "_otlp_wire", "OTLP wire-format decoding into plain Python objects.", -1, methods,
     NULL, NULL, NULL, NULL,
 };
-
-/* Names, in position order, as a tuple (a layout exported for the test that compares it). */
-static int add_layout(PyObject *module, const char *name, const char *const *names, int count) {
-    PyObject *layout = PyTuple_New(count);
-    if (layout == NULL) return -1;
-    for (int i = 0; i < count; i++) {
-        PyObject *item = PyUnicode_FromString(names[i]);
-        if (item == NULL) {
-            Py_DECREF(layout);
-            return -1;
-        }
-        PyTuple_SET_ITEM(layout, i, item);
-    }
-    int added = PyModule_AddObjectRef(module, name, layout);
-    Py_DECREF(layout);
-    return added;
-}
 
 PyMODINIT_FUNC PyInit__otlp_wire(void) {
     static const char *const span_names[SPAN_FIELDS] = SPAN_TUPLE_NAMES;

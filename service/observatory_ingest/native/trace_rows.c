@@ -14,6 +14,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "module_constants.h"
 #include "span_tuple.h"
 
 #define POSTGRES_EPOCH_US 946684800000000LL /* binary timestamps count from 2000-01-01 */
@@ -488,29 +489,6 @@ static int intern_all(PyObject **slots, const char *const *texts, int count) {
     for (int i = 0; i < count; i++)
         if ((slots[i] = PyUnicode_InternFromString(texts[i])) == NULL) return -1;
     return 0;
-}
-
-/* PyModule_AddObjectRef for a new reference, which it releases (PyModule_Add from 3.13 on). */
-static int add_owned(PyObject *module, const char *name, PyObject *value) {
-    if (value == NULL) return -1;
-    int added = PyModule_AddObjectRef(module, name, value);
-    Py_DECREF(value);
-    return added;
-}
-
-/* A layout as a tuple of column names, in position order. */
-static int add_layout(PyObject *module, const char *name, const char *const *columns, int count) {
-    PyObject *layout = PyTuple_New(count);
-    if (layout == NULL) return -1;
-    for (int i = 0; i < count; i++) {
-        PyObject *column = PyUnicode_FromString(columns[i]);
-        if (column == NULL) {
-            Py_DECREF(layout);
-            return -1;
-        }
-        PyTuple_SET_ITEM(layout, i, column);
-    }
-    return add_owned(module, name, layout);
 }
 
 PyMODINIT_FUNC PyInit__trace_rows(void) {
