@@ -37,7 +37,8 @@ class Pending:
 
 # Measured (tracemalloc) on the benchmark's traces, logs and metrics, bare spans and spans with
 # 8 KB attributes: rows hold about their wire size in text plus 400-550 bytes of objects per row,
-# and the request's payload stays alive until its Export returns. The estimate is 0.95-1.21x those.
+# and the request's payload stays alive until its Export returns. The estimate is 0.96-1.23x those
+# (tests/unit/test_memory_estimate.py).
 MEMORY_PER_WIRE_BYTE = 2
 MEMORY_PER_ROW = 512
 
