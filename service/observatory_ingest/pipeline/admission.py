@@ -4,8 +4,8 @@ under overload, an outage or shutdown costs no decoding, conversion or memory.""
 from __future__ import annotations
 
 from observatory_ingest.errors import DatabaseUnavailable, ShuttingDown
+from observatory_ingest.health import Health
 from observatory_ingest.pipeline.queue import BoundedQueue, QueueFull
-from observatory_ingest.runtime.health import Health
 
 
 def admit(health: Health, queue: BoundedQueue) -> None:

@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable
 import asyncpg
 
 from observatory_ingest import telemetry
-from observatory_ingest.runtime.health import Health
+from observatory_ingest.health import Health
 from observatory_ingest.store.failures import failure_kind, is_data_error
 from observatory_ingest.store.writer import Connection
 

@@ -14,13 +14,13 @@ import asyncpg
 from observatory_ingest import telemetry
 from observatory_ingest.convert.common import Converted
 from observatory_ingest.errors import CommitTimeout, ShuttingDown
+from observatory_ingest.health import Health
 from observatory_ingest.pipeline.admission import admit
 from observatory_ingest.pipeline.isolation import IsolatingCommitter
 from observatory_ingest.pipeline.queue import BoundedQueue, Pending, QueueClosed, estimated_memory
 from observatory_ingest.pipeline.retry import RetryingWriter
 from observatory_ingest.pipeline.verdict import RowRefusal
 from observatory_ingest.pipeline.writer_loop import BatchPolicy, WriterLoop
-from observatory_ingest.runtime.health import Health
 from observatory_ingest.store.write_plans import WritePlan
 
 

@@ -15,8 +15,8 @@ from typing import Any
 
 import asyncpg
 
+from observatory_ingest.background import running_in_background
 from observatory_ingest.convert.pricing import Price, PriceBook
-from observatory_ingest.runtime.background import running_in_background
 
 log = logging.getLogger(__name__)
 
