@@ -17,10 +17,8 @@ import asyncio
 import contextlib
 import itertools
 import os
-import re
 import signal
 import subprocess
-import sys
 import tempfile
 import time
 import uuid
@@ -37,6 +35,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from bench.cpu import CpuMeter, CpuUse, descendants, processes, standard_groups
 from bench.payloads import Generator
+from bench.serve_command import LISTENING, serve_command
 from observatory_ingest.convert.common import Converted
 from observatory_ingest.convert.context import ConvertContext
 from observatory_ingest.pipeline.queue import estimated_memory
@@ -44,7 +43,6 @@ from observatory_ingest.signals import SIGNALS
 from observatory_ingest.store.write_plans import WRITE_PLANS
 from observatory_ingest.store.writer import copy, prepare_connection
 
-LISTENING = re.compile(r"grpc=127\.0\.0\.1:(\d+) http=127\.0\.0\.1:(\d+) metrics=127\.0\.0\.1:(\d+)")
 PRIMARY_TABLE = {"traces": "trace_spans", "logs": "logs", "metrics": "metric_data_points"}
 # What a served phase writes besides the COPYed tables, emptied before each one so that every
 # round starts alike (the metric catalogue stays: the ceiling's points reference it).
@@ -126,23 +124,7 @@ class Service:
         self.log = log
         handle = log.open("w")
         self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "observatory_ingest",
-                "serve",
-                "--database-url",
-                dsn,
-                "--workers",
-                str(options.workers),
-                "--grpc-listen",
-                "127.0.0.1:0",
-                "--http-listen",
-                "127.0.0.1:0",
-                "--metrics-listen",
-                "127.0.0.1:0",
-                *options.extra_args,
-            ],
+            serve_command("--database-url", dsn, "--workers", str(options.workers), *options.extra_args),
             stdout=handle,
             stderr=subprocess.STDOUT,
         )

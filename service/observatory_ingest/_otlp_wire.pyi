@@ -2,6 +2,9 @@ from collections.abc import Callable
 from typing import Any
 
 MAX_DEPTH: int
+TOO_DEEP: str
+SPAN_TUPLE_LAYOUT: tuple[str, ...]
+EVENT_TUPLE_LAYOUT: tuple[str, ...]
 
 class DecodeError(ValueError): ...
 

@@ -1,6 +1,13 @@
 from collections.abc import Callable
 from typing import Any
 
+SPAN_ROW_LAYOUT: tuple[str, ...]
+EVENT_ROW_LAYOUT: tuple[str, ...]
+TRACE_PART_LAYOUT: tuple[str, ...]
+MAX_NAME: int
+MAX_TEXT: int
+POSTGRES_EPOCH_US: int
+
 def span_rows(
     span: tuple[Any, ...],
     project: bytes,

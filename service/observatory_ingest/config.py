@@ -13,7 +13,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import platformdirs
 
-from observatory_ingest.runtime.tls import TlsFiles
+from observatory_ingest.tls import TlsFiles
 
 ENV_PREFIX = "OBSERVATORY_"
 

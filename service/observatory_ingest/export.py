@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from google.protobuf.message import DecodeError
 
 from observatory_ingest import telemetry
 from observatory_ingest.auth import Authenticator
-from observatory_ingest.convert.common import DEFAULT_MAX_ATTRIBUTE_BYTES
+from observatory_ingest.convert.common import DEFAULT_MAX_ATTRIBUTE_BYTES, MAX_REASONS, Converted
 from observatory_ingest.convert.context import ContentPolicy, ConvertContext
 from observatory_ingest.errors import InvalidRequest
 from observatory_ingest.outcomes import outcome_for
-from observatory_ingest.pipeline.batcher import SignalPipeline
+from observatory_ingest.pipeline.signal_pipeline import SignalPipeline
+from observatory_ingest.pipeline.verdict import ALL_STORED, RowRefusal
 from observatory_ingest.signals import Signal
 from observatory_ingest.store.prices import PriceCatalog
 
@@ -78,9 +80,7 @@ class Ingestor:
                 telemetry.LLM_UNPRICED_CALLS.inc(converted.unpriced)
             if converted.sanitized:
                 telemetry.ITEMS_SANITIZED.labels(*labels).inc(converted.sanitized)
-            if converted.rows:
-                for reason in await pipeline.submit(converted, wire_bytes, deadline):
-                    converted.refused_by_database(reason)
+            refused = await pipeline.submit(converted, wire_bytes, deadline) if converted.rows else ALL_STORED
         except Exception as error:
             code = outcome_for(error).grpc_code.name
             telemetry.REQUESTS.labels(*labels, code).inc()
@@ -90,11 +90,28 @@ class Ingestor:
         finally:
             telemetry.EXPORT_DURATION.labels(*labels).observe(time.perf_counter() - started)
         telemetry.REQUESTS.labels(*labels, "OK").inc()
-        telemetry.ITEMS_ACCEPTED.labels(*labels).inc(converted.accepted)
+        counts = tally(converted, refused)
+        telemetry.ITEMS_ACCEPTED.labels(*labels).inc(counts.accepted)
         response = signal.response_type()
-        if converted.rejected:
-            telemetry.ITEMS_REJECTED.labels(*labels).inc(converted.rejected)
-            partial = signal.partial_success_type(error_message=converted.error_message)
-            setattr(partial, signal.rejected_field, converted.rejected)
+        if counts.rejected:
+            telemetry.ITEMS_REJECTED.labels(*labels).inc(counts.rejected)
+            partial = signal.partial_success_type(error_message=counts.error_message)
+            setattr(partial, signal.rejected_field, counts.rejected)
             response.partial_success.CopyFrom(partial)
         return response
+
+
+@dataclass(frozen=True)
+class Tally:
+    accepted: int
+    rejected: int
+    error_message: str
+
+
+def tally(converted: Converted, refused: tuple[RowRefusal, ...]) -> Tally:
+    """The response's counts, from conversion's and the database's verdicts: a row the database
+    refused (kept in ingest_rejects) counts its item as rejected."""
+    reasons = [*converted.errors, *map(str, refused)][:MAX_REASONS]
+    return Tally(
+        max(converted.accepted - len(refused), 0), converted.rejected + len(refused), "; ".join(reasons)
+    )

@@ -7,17 +7,14 @@ import os
 import re
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
 from bench.cpu import descendants, processes
+from bench.serve_command import LISTENING, serve_command
 
-LISTENING = re.compile(
-    r"msg=listening grpc=127\.0\.0\.1:(\d+) http=127\.0\.0\.1:(\d+) metrics=127\.0\.0\.1:(\d+)"
-)
 READY = re.compile(r"msg=ready grpc=")
 
 
@@ -31,19 +28,7 @@ class ServeProcess:
         self.log_path = log_path
         self.log = log_path.open("w")
         self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "observatory_ingest",
-                "serve",
-                "--grpc-listen",
-                "127.0.0.1:0",
-                "--http-listen",
-                "127.0.0.1:0",
-                "--metrics-listen",
-                "127.0.0.1:0",
-                *arguments,
-            ],
+            serve_command(*arguments),
             stdout=self.log,
             stderr=subprocess.STDOUT,
             env=environ,

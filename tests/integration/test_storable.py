@@ -11,7 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 
 from observatory_ingest.convert.context import ConvertContext
-from observatory_ingest.pipeline.batcher import RowPart
+from observatory_ingest.pipeline.isolation import RowPart
 from observatory_ingest.signals import SIGNALS
 from observatory_ingest.store.writer import prepare_connection, write_batch
 from tests.strategies import log_requests, trace_requests

@@ -9,10 +9,11 @@ from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportM
 from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord
 from opentelemetry.proto.metrics.v1.metrics_pb2 import Metric
 
+from observatory_ingest.convert.columns import LOG_COLUMNS, METRIC_COLUMNS, POINT_COLUMNS
 from observatory_ingest.convert.common import POSTGRES_EPOCH_US
 from observatory_ingest.convert.context import ConvertContext
-from observatory_ingest.convert.logs import LOG_COLUMNS, body_text, convert_logs, severity_text
-from observatory_ingest.convert.metrics import METRIC_COLUMNS, POINT_COLUMNS, convert_metrics
+from observatory_ingest.convert.logs import body_text, convert_logs, severity_text
+from observatory_ingest.convert.metrics import convert_metrics
 from tests.otlp_builders import any_value, key_values
 
 T0 = 1_700_000_000_000_000_000

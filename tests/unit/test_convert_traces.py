@@ -6,9 +6,9 @@ from typing import Any
 import orjson
 from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 
+from observatory_ingest.convert.columns import EVENT_COLUMNS, SPAN_COLUMNS
 from observatory_ingest.convert.common import DEFAULT_PROJECT_ID, POSTGRES_EPOCH_US, derived_id
 from observatory_ingest.convert.context import ConvertContext
-from observatory_ingest.convert.traces import EVENT_COLUMNS, SPAN_COLUMNS
 from tests.otlp_builders import convert_trace_message, key_values, span, trace_request
 
 TRACE = bytes.fromhex("0af7651916cd43dd8448eb211c80319c")

@@ -8,10 +8,10 @@ from typing import Any
 import orjson
 from hypothesis import HealthCheck, given, settings
 
+from observatory_ingest.convert.columns import LOG_COLUMNS, SPAN_COLUMNS
 from observatory_ingest.convert.common import POSTGRES_EPOCH_US
 from observatory_ingest.convert.context import ConvertContext
-from observatory_ingest.convert.logs import LOG_COLUMNS, convert_logs
-from observatory_ingest.convert.traces import SPAN_COLUMNS
+from observatory_ingest.convert.logs import convert_logs
 from tests.otlp_builders import convert_trace_message
 from tests.strategies import log_requests, trace_requests
 

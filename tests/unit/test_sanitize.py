@@ -7,11 +7,11 @@ from typing import Any
 import orjson
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 
+from observatory_ingest.convert.columns import EVENT_COLUMNS, LOG_COLUMNS, SPAN_COLUMNS
 from observatory_ingest.convert.common import MAX_DEPTH, POSTGRES_EPOCH_US, TOO_DEEP, attributes
 from observatory_ingest.convert.context import ConvertContext
-from observatory_ingest.convert.logs import LOG_COLUMNS, convert_logs
+from observatory_ingest.convert.logs import convert_logs
 from observatory_ingest.convert.sanitize import int32_bits, int32_count, json_without_nul, text
-from observatory_ingest.convert.traces import EVENT_COLUMNS, SPAN_COLUMNS
 from tests.otlp_builders import any_value, convert_trace_message, key_values, span, trace_request
 
 NOW = 1_790_000_000_000_000_000

@@ -14,9 +14,9 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
 from bench.payloads import Generator
-from observatory_ingest._trace_rows import blake2b_16, span_rows
 from observatory_ingest.convert.common import Converted
 from observatory_ingest.convert.context import ConvertContext
+from observatory_ingest.convert.native import blake2b_16, span_rows
 from observatory_ingest.convert.traces import TraceConverter, convert_traces
 from observatory_ingest.convert.wire import ATTRIBUTES, decode_trace_request
 from tests.strategies import key_value_lists, texts, trace_requests

@@ -105,8 +105,9 @@ def test_decoding_stays_within_a_multiple_of_the_protobuf_runtime(shape: str) ->
     payload = SHAPES[shape](SIZE)
     runtime = seconds(lambda: ExportTraceServiceRequest.FromString(payload))
     ours = seconds(lambda: decode_trace_request(payload))
-    # Linear decoding stays within a few times the runtime's; the quadratic one took minutes here.
-    assert ours <= 30 * runtime + 0.25, f"{shape}: {ours:.3f} s against the runtime's {runtime:.3f} s"
+    # Linear decoding stays within a few times the runtime's (the slack absorbs a busy machine);
+    # the quadratic decoder took 20 s and more on these shapes.
+    assert ours <= 30 * runtime + 2.0, f"{shape}: {ours:.3f} s against the runtime's {runtime:.3f} s"
 
 
 @pytest.mark.parametrize("shape", SHAPES)
@@ -115,8 +116,8 @@ def test_converting_four_times_the_bytes_costs_about_four_times_as_much(shape: s
     small, large = SHAPES[shape](SIZE // 4), SHAPES[shape](SIZE)
     small_seconds = seconds(lambda: convert_traces(decode_trace_request(small), context))
     large_seconds = seconds(lambda: convert_traces(decode_trace_request(large), context))
-    # Linear: about 4x. Quadratic: 16x. The constant absorbs timer noise on tiny conversions.
-    assert large_seconds <= 8 * small_seconds + 0.05, (
+    # Linear: about 4x. Quadratic: 16x. The constant absorbs a busy machine's noise.
+    assert large_seconds <= 8 * small_seconds + 0.5, (
         f"{shape}: {small_seconds:.3f} s -> {large_seconds:.3f} s"
     )
 

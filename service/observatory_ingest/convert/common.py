@@ -6,20 +6,22 @@ import base64
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from hashlib import blake2b
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 
+# POSTGRES_EPOCH_US: binary timestamps count from 2000-01-01 UTC. MAX_DEPTH: nesting of arrays and
+# key-value lists kept; deeper values become the TOO_DEEP marker.
+from observatory_ingest.convert.native import MAX_DEPTH, POSTGRES_EPOCH_US, TOO_DEEP
 from observatory_ingest.convert.sanitize import json_without_nul, text
 
 DEFAULT_PROJECT_ID = "00000000-0000-0000-0000-000000000000"
 UNKNOWN_SERVICE = "unknown_service"
 
-# PostgreSQL's binary timestamps count microseconds from 2000-01-01 UTC.
-POSTGRES_EPOCH_US = 946_684_800_000_000
 
 Row = tuple[Any, ...]
+MAX_REASONS = 5  # reasons a partial success message carries
 
 
 @dataclass
@@ -40,21 +42,12 @@ class Converted:
     def reject(self, message: str) -> None:
         self.rejected += 1
         # Only the first few reasons travel back; the count says how many there were.
-        if len(self.errors) < 5:
+        if len(self.errors) < MAX_REASONS:
             self.errors.append(message)
-
-    def refused_by_database(self, reason: str) -> None:
-        """An accepted item whose row the database refused (kept in ingest_rejects)."""
-        self.accepted = max(self.accepted - 1, 0)
-        self.reject(reason)
 
     @property
     def error_message(self) -> str:
         return "; ".join(self.errors)
-
-
-MAX_DEPTH = 16  # nesting of arrays and key-value lists kept; deeper values become a marker
-TOO_DEEP = "[nested deeper than 16 levels]"
 
 
 def any_value(value: AnyValue, depth: int = 0) -> Any:
@@ -134,6 +127,18 @@ def derived_id(*parts: bytes) -> str:
 
 def project_bytes(project_id: str) -> bytes:
     return bytes.fromhex(project_id.replace("-", ""))
+
+
+class Resource(NamedTuple):
+    """What every row of a resource's items shares: its attributes, service name and JSON."""
+
+    attributes: dict[str, Any]
+    service: str
+    json: str
+
+
+def described_resource(resource_attributes: dict[str, Any]) -> Resource:
+    return Resource(resource_attributes, service_name(resource_attributes), to_json(resource_attributes))
 
 
 def service_name(resource_attributes: dict[str, Any]) -> str:

@@ -9,8 +9,8 @@ from typing import Any
 
 import orjson
 
-from observatory_ingest._attribute_fields import first_values
 from observatory_ingest.convert.context import ContentPolicy
+from observatory_ingest.convert.native import first_values
 from observatory_ingest.convert.sanitize import NUL, json_without_nul, text
 
 PROVIDER_KEYS = ("gen_ai.provider.name", "gen_ai.system", "llm.provider", "llm.system")

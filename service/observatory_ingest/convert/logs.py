@@ -6,14 +6,15 @@ from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsSer
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, InstrumentationScope
 from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord
 
+from observatory_ingest.convert.columns import LOG_ID_AT, LOG_SPAN_AT, LOG_TIMESTAMP_AT, LOG_TRACE_AT
 from observatory_ingest.convert.common import (
     Converted,
     Row,
     any_value,
     attributes,
     derived_id,
+    described_resource,
     pg_timestamp,
-    service_name,
     to_json,
 )
 from observatory_ingest.convert.context import ConvertContext
@@ -24,8 +25,8 @@ from observatory_ingest.convert.genai import (
     first,
     strip_content,
 )
+from observatory_ingest.convert.native import MAX_TEXT
 from observatory_ingest.convert.sanitize import (
-    MAX_TEXT,
     SANITIZED_KEY,
     int32_count,
     optional_text,
@@ -33,27 +34,6 @@ from observatory_ingest.convert.sanitize import (
     text,
 )
 
-LOG_COLUMNS = (
-    "id",
-    "project_id",
-    "timestamp",
-    "observed_timestamp",
-    "severity_number",
-    "severity_text",
-    "body",
-    "service_name",
-    "trace_id",
-    "span_id",
-    "trace_flags",
-    "event_name",
-    "attributes",
-    "resource_attributes",
-    "scope_name",
-    "scope_version",
-    "scope_attributes",
-    "dropped_attributes_count",
-)
-LOG_REF_COLUMNS = ("id", "project_id", "timestamp", "trace_id", "span_id")
 TRACE_FLAGS_MASK = 0xFF  # LogRecord.flags: bits 0-7 are the W3C trace flags, the rest reserved
 SEVERITY_NAMES = ("TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL")
 
@@ -119,9 +99,10 @@ def convert_logs(request: ExportLogsServiceRequest, context: ConvertContext) -> 
     result = Converted({"logs": rows, "llm_logs": llm_rows, "log_refs": refs})
     project, project_id = context.project, context.project_id
     for resource_logs in request.resource_logs:
-        resource_attributes = attributes(resource_logs.resource.attributes, context.max_attribute_bytes)
-        service = service_name(resource_attributes)
-        resource_json = to_json(resource_attributes)
+        resource = described_resource(
+            attributes(resource_logs.resource.attributes, context.max_attribute_bytes)
+        )
+        service, resource_json = resource.service, resource.json
         for scope_logs in resource_logs.scope_logs:
             scope = scope_logs.scope
             scope_attributes = to_json(attributes(scope.attributes)) if scope.attributes else None
@@ -144,8 +125,9 @@ def convert_logs(request: ExportLogsServiceRequest, context: ConvertContext) -> 
                     llm_rows,
                 )
                 rows.append(row)
-                if row[8] and row[9]:  # trace and span ids: it may belong to an LLM call
-                    refs.append((row[0], project_id, row[2], row[8], row[9]))
+                trace_hex, span_hex = row[LOG_TRACE_AT], row[LOG_SPAN_AT]
+                if trace_hex and span_hex:  # it may belong to an LLM call
+                    refs.append((row[LOG_ID_AT], project_id, row[LOG_TIMESTAMP_AT], trace_hex, span_hex))
                 result.accepted += 1
     return result
 

@@ -10,19 +10,20 @@ from opentelemetry.proto.metrics.v1.metrics_pb2 import (
     Metric,
 )
 
+from observatory_ingest.convert.columns import POINT_ATTRIBUTES_AT, POINT_COLUMNS
 from observatory_ingest.convert.common import (
     Converted,
     Row,
     attributes,
     derived_id,
+    described_resource,
     pg_timestamp,
-    service_name,
     to_json,
 )
 from observatory_ingest.convert.context import ConvertContext
 from observatory_ingest.convert.genai import PROVIDER_KEYS, REQUEST_MODEL_KEYS, RESPONSE_MODEL_KEYS, first
+from observatory_ingest.convert.native import MAX_TEXT
 from observatory_ingest.convert.sanitize import (
-    MAX_TEXT,
     SANITIZED_KEY,
     int32_bits,
     optional_text,
@@ -33,53 +34,7 @@ from observatory_ingest.convert.sanitize import (
 TEMPORALITIES = ("unspecified", "delta", "cumulative")
 NO_RECORDED_VALUE = 1  # DataPointFlags.DATA_POINT_FLAGS_NO_RECORDED_VALUE_MASK
 
-METRIC_COLUMNS = (
-    "id",
-    "project_id",
-    "name",
-    "description",
-    "unit",
-    "metric_type",
-    "temporality",
-    "is_monotonic",
-    "service_name",
-    "attributes",
-    "resource_attributes",
-)
-POINT_COLUMNS = (
-    "id",
-    "project_id",
-    "metric_id",
-    "timestamp",
-    "start_timestamp",
-    "value",
-    "count",
-    "sum",
-    "min",
-    "max",
-    "buckets",
-    "quantiles",
-    "exemplars",
-    "attributes",
-    "flags",
-)
 
-LLM_METRIC_COLUMNS = (
-    "id",
-    "project_id",
-    "ts",
-    "name",
-    "provider",
-    "model",
-    "operation",
-    "token_type",
-    "value",
-    "count",
-    "sum",
-    "min",
-    "max",
-    "attributes",
-)
 # gen_ai.client.token.usage, gen_ai.client.operation.duration and the newer gen_ai.client.inference.*.
 LLM_METRIC_PREFIX = "gen_ai.client."
 
@@ -91,9 +46,10 @@ def convert_metrics(request: ExportMetricsServiceRequest, context: ConvertContex
     result = Converted({"metrics": [], "metric_data_points": points, "llm_metrics": llm_points})
     project, project_id = context.project, context.project_id
     for resource_metrics in request.resource_metrics:
-        resource_attributes = attributes(resource_metrics.resource.attributes, context.max_attribute_bytes)
-        service = service_name(resource_attributes)
-        resource_json = to_json(resource_attributes)
+        resource = described_resource(
+            attributes(resource_metrics.resource.attributes, context.max_attribute_bytes)
+        )
+        service, resource_json = resource.service, resource.json
         for scope_metrics in resource_metrics.scope_metrics:
             for metric in scope_metrics.metrics:
                 kind = metric.WhichOneof("data")
@@ -119,7 +75,7 @@ def convert_metrics(request: ExportMetricsServiceRequest, context: ConvertContex
                 )
                 for point in data.data_points:
                     row = point_row(kind, point, project, context, metric_id)
-                    if SANITIZED_KEY in row[13]:
+                    if SANITIZED_KEY in row[POINT_ATTRIBUTES_AT]:
                         result.sanitized += 1
                     points.append(row)
                     if metric.name.startswith(LLM_METRIC_PREFIX):

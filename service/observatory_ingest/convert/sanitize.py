@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import re
 
+# MAX_TEXT bounds TEXT columns generously, so one field cannot take a whole batch.
+
 NUL = "\x00"
-MAX_TEXT = 1024 * 1024  # TEXT columns: a generous bound, so one field cannot take a whole batch
 SANITIZED_KEY = "observatory.sanitized"  # attribute listing what conversion had to fix
 TRUNCATION_MARK = "…"
 JSON_NUL = re.compile(r"(\\+)u0000")

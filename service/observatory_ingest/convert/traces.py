@@ -8,13 +8,25 @@ from typing import Any
 
 import orjson
 
-from observatory_ingest._trace_rows import add_to_trace_part, span_rows
+from observatory_ingest.convert.columns import (
+    SPAN_ATTRIBUTES_AT,
+    SPAN_ID_AT,
+    SPAN_KIND_AT,
+    SPAN_NAME_AT,
+    SPAN_PARENT_AT,
+    SPAN_PROJECT_AT,
+    SPAN_RESOURCE_AT,
+    SPAN_SERVICE_AT,
+    SPAN_SPAN_AT,
+    SPAN_START_AT,
+    SPAN_STATUS_AT,
+    SPAN_TRACE_AT,
+)
 from observatory_ingest.convert.common import (
-    POSTGRES_EPOCH_US,
     Converted,
     Row,
+    described_resource,
     pg_timestamp,
-    service_name,
     to_json,
 )
 from observatory_ingest.convert.context import ConvertContext
@@ -25,10 +37,10 @@ from observatory_ingest.convert.genai import (
     resource_environment,
     strip_content,
 )
+from observatory_ingest.convert.native import MAX_TEXT, POSTGRES_EPOCH_US, add_to_trace_part, span_rows
 from observatory_ingest.convert.pricing import Usage
 from observatory_ingest.convert.sanitize import (
     FUTURE_LIMIT_NS,
-    MAX_TEXT,
     NUL,
     PAST_LIMIT_NS,
     SANITIZED_KEY,
@@ -59,110 +71,6 @@ KIND_NAMES = dict(enumerate(SPAN_KINDS))
 STATUS_NAMES = dict(enumerate(STATUS_CODES))
 ZERO_TRACE_ID = bytes(16)
 ZERO_SPAN_ID = bytes(8)
-
-SPAN_COLUMNS = (
-    "id",
-    "project_id",
-    "trace_id",
-    "span_id",
-    "parent_span_id",
-    "name",
-    "kind",
-    "service_name",
-    "start_time",
-    "end_time",
-    "duration_us",
-    "status",
-    "status_message",
-    "attributes",
-    "events",
-    "links",
-    "resource_attributes",
-    "scope_name",
-    "scope_version",
-    "trace_state",
-    "flags",
-    "dropped_attributes_count",
-    "dropped_events_count",
-    "dropped_links_count",
-)
-EVENT_COLUMNS = (
-    "id",
-    "project_id",
-    "span_id",
-    "trace_id",
-    "name",
-    "timestamp",
-    "attributes",
-    "dropped_attributes_count",
-)
-LLM_TRACE_COLUMNS = (
-    "id",
-    "project_id",
-    "ts",
-    "trace_id",
-    "span_id",
-    "parent_span_id",
-    "span_name",
-    "span_kind",
-    "service_name",
-    "provider",
-    "model",
-    "operation",
-    "input_text",
-    "output_text",
-    "input_messages",
-    "output_messages",
-    "finish_reason",
-    "prompt_tokens",
-    "completion_tokens",
-    "total_tokens",
-    "cache_read_tokens",
-    "cache_write_tokens",
-    "reasoning_tokens",
-    "prompt_cost_usd",
-    "completion_cost_usd",
-    "total_cost_usd",
-    "duration_ms",
-    "ttft_ms",
-    "status_code",
-    "error_message",
-    "user_id",
-    "session_id",
-    "environment",
-    "attributes",
-    "resource_attributes",
-)
-# Light rows that let log records and LLM spans find each other, whichever arrives second.
-LLM_SPAN_REF_COLUMNS = ("project_id", "trace_id", "span_id", "ts", "provider", "model")
-TRACE_PART_COLUMNS = (
-    "id",
-    "project_id",
-    "trace_id",
-    "service_name",
-    "start_time",
-    "end_time",
-    "status",
-    "status_message",
-    "root_span_name",
-    "attributes",
-    "resource_attributes",
-    "span_count",
-)
-LLM_LOG_COLUMNS = (
-    "id",
-    "project_id",
-    "ts",
-    "trace_id",
-    "span_id",
-    "provider",
-    "model",
-    "event_name",
-    "severity_number",
-    "severity_text",
-    "body",
-    "attributes",
-)
 
 
 def span_problem(span: DecodedSpan) -> str | None:
@@ -225,8 +133,8 @@ class TraceConverter:
         earliest, latest = self.plausible_window
         dumps = orjson.dumps  # looked up once: the loop below runs per span
         for resource_attributes, scopes in request:
-            service = service_name(resource_attributes)
-            resource_json = to_json(resource_attributes)
+            resource = described_resource(resource_attributes)
+            service, resource_json = resource.service, resource.json
             environment = resource_environment(resource_attributes)
             for scope_name, scope_version, spans in scopes:
                 scope = (optional_text(scope_name, 255), optional_text(scope_version, 50))
@@ -408,27 +316,15 @@ class TraceConverter:
         cost = context.prices.cost(context.project_id, provider, model, usage, start // 1000)
         if cost is None and model:
             self.result.unpriced += 1
-        # The trace_spans row, in SPAN_COLUMNS order.
-        (
-            span_uuid,
-            project_id,
-            trace_hex,
-            span_hex,
-            parent,
-            name,
-            kind,
-            service,
-            start_ts,
-            _,
-            _,
-            status,
-            _,
-            attributes_json,
-            _,
-            _,
-            resource_json,
-            *_,
-        ) = row
+        span_uuid, project_id, trace_hex = row[SPAN_ID_AT], row[SPAN_PROJECT_AT], row[SPAN_TRACE_AT]
+        span_hex, parent, name, kind = (
+            row[SPAN_SPAN_AT],
+            row[SPAN_PARENT_AT],
+            row[SPAN_NAME_AT],
+            row[SPAN_KIND_AT],
+        )
+        service, start_ts, status = row[SPAN_SERVICE_AT], row[SPAN_START_AT], row[SPAN_STATUS_AT]
+        attributes_json, resource_json = row[SPAN_ATTRIBUTES_AT], row[SPAN_RESOURCE_AT]
         self.llm_traces.append(
             (
                 span_uuid,

@@ -6,19 +6,45 @@ from __future__ import annotations
 
 from typing import Any
 
-from observatory_ingest._otlp_wire import DecodeError, decode_traces
+from observatory_ingest.convert.columns import position
 from observatory_ingest.convert.common import DEFAULT_MAX_ATTRIBUTE_BYTES, capped_value
+from observatory_ingest.convert.native import DecodeError, decode_traces
 
 __all__ = ["DecodeError", "DecodedSpan", "DecodedTraces", "decode_trace_request"]
 
-# A span: (trace_id, span_id, trace_state, parent_span_id, flags, name, kind, start_time_unix_nano,
-# end_time_unix_nano, attributes, dropped_attributes_count, events, dropped_events_count, links,
-# dropped_links_count, status_message, status_code); events are (time_unix_nano, name, attributes,
-# dropped_attributes_count), links (trace_id, span_id, trace_state, attributes,
-# dropped_attributes_count, flags). Positions, for readers of the tuple:
-TRACE_ID, SPAN_ID, TRACE_STATE, PARENT_SPAN_ID, FLAGS, NAME, KIND, START, END = range(9)
-ATTRIBUTES, DROPPED_ATTRIBUTES, EVENTS, DROPPED_EVENTS, LINKS, DROPPED_LINKS = range(9, 15)
-STATUS_MESSAGE, STATUS_CODE = 15, 16
+# A decoded span: a tuple with these fields, in this order (native/span_tuple.h builds it; events
+# are (time_unix_nano, name, attributes, dropped_attributes_count), links (trace_id, span_id,
+# trace_state, attributes, dropped_attributes_count, flags)).
+DECODED_SPAN_FIELDS = (
+    "trace_id",
+    "span_id",
+    "trace_state",
+    "parent_span_id",
+    "flags",
+    "name",
+    "kind",
+    "start_time_unix_nano",
+    "end_time_unix_nano",
+    "attributes",
+    "dropped_attributes_count",
+    "events",
+    "dropped_events_count",
+    "links",
+    "dropped_links_count",
+    "status_message",
+    "status_code",
+)
+DECODED_EVENT_FIELDS = ("time_unix_nano", "name", "attributes", "dropped_attributes_count")
+# Positions read by name.
+TRACE_ID = position(DECODED_SPAN_FIELDS, "trace_id")
+SPAN_ID = position(DECODED_SPAN_FIELDS, "span_id")
+PARENT_SPAN_ID = position(DECODED_SPAN_FIELDS, "parent_span_id")
+NAME = position(DECODED_SPAN_FIELDS, "name")
+START = position(DECODED_SPAN_FIELDS, "start_time_unix_nano")
+END = position(DECODED_SPAN_FIELDS, "end_time_unix_nano")
+ATTRIBUTES = position(DECODED_SPAN_FIELDS, "attributes")
+STATUS_MESSAGE = position(DECODED_SPAN_FIELDS, "status_message")
+STATUS_CODE = position(DECODED_SPAN_FIELDS, "status_code")
 
 DecodedSpan = tuple[Any, ...]
 # [(resource_attributes, [(scope_name, scope_version, [span, ...]), ...]), ...]

@@ -14,6 +14,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "module_constants.h"
 #include "span_tuple.h"
 
 #define MAX_DEPTH 16 /* nesting of AnyValue arrays and key-value lists kept (common.MAX_DEPTH) */
@@ -775,6 +776,8 @@ static struct PyModuleDef module_definition = {
 };
 
 PyMODINIT_FUNC PyInit__otlp_wire(void) {
+    static const char *const span_names[SPAN_FIELDS] = SPAN_TUPLE_NAMES;
+    static const char *const event_names[EVENT_FIELDS] = EVENT_TUPLE_NAMES;
     PyObject *module = PyModule_Create(&module_definition);
     if (module == NULL) return NULL;
     DecodeError = PyErr_NewException("observatory_ingest._otlp_wire.DecodeError", PyExc_ValueError, NULL);
@@ -782,7 +785,10 @@ PyMODINIT_FUNC PyInit__otlp_wire(void) {
     EmptyText = PyUnicode_FromStringAndSize(NULL, 0);
     if (DecodeError == NULL || TooDeep == NULL || EmptyText == NULL ||
         PyModule_AddObjectRef(module, "DecodeError", DecodeError) < 0 ||
-        PyModule_AddIntConstant(module, "MAX_DEPTH", MAX_DEPTH) < 0) {
+        PyModule_AddObjectRef(module, "TOO_DEEP", TooDeep) < 0 ||
+        PyModule_AddIntConstant(module, "MAX_DEPTH", MAX_DEPTH) < 0 ||
+        add_layout(module, "SPAN_TUPLE_LAYOUT", span_names, SPAN_FIELDS) < 0 ||
+        add_layout(module, "EVENT_TUPLE_LAYOUT", event_names, EVENT_FIELDS) < 0) {
         Py_DECREF(module);
         return NULL;
     }

@@ -14,14 +14,45 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "module_constants.h"
 #include "span_tuple.h"
 
 #define POSTGRES_EPOCH_US 946684800000000LL /* binary timestamps count from 2000-01-01 */
 #define MAX_NAME 255                        /* VARCHAR(255) names */
 #define MAX_TEXT (1024 * 1024)              /* sanitize.MAX_TEXT */
 #define MAX_KEY 124                         /* span key and a 4-byte event index in one block */
-#define ROW_COLUMNS 24                      /* traces.SPAN_COLUMNS */
-#define EVENT_ROW_COLUMNS 8                 /* traces.EVENT_COLUMNS */
+
+/* Positions in a trace_spans row, a trace_events row and a trace part; each layout is exported by
+ * name (SPAN_ROW_LAYOUT, ...) and tests/unit/test_row_layouts.py holds it equal to convert/columns.py. */
+enum { ROW_ID, ROW_PROJECT, ROW_TRACE, ROW_SPAN, ROW_PARENT, ROW_NAME, ROW_KIND, ROW_SERVICE, ROW_START, ROW_END,
+       ROW_DURATION, ROW_STATUS, ROW_MESSAGE, ROW_ATTRIBUTES, ROW_EVENTS, ROW_LINKS, ROW_RESOURCE, ROW_SCOPE_NAME,
+       ROW_SCOPE_VERSION, ROW_TRACE_STATE, ROW_FLAGS, ROW_DROPPED_ATTRIBUTES, ROW_DROPPED_EVENTS, ROW_DROPPED_LINKS,
+       ROW_COLUMNS };
+static const char *const SpanRowLayout[ROW_COLUMNS] = {
+    [ROW_ID] = "id", [ROW_PROJECT] = "project_id", [ROW_TRACE] = "trace_id", [ROW_SPAN] = "span_id",
+    [ROW_PARENT] = "parent_span_id", [ROW_NAME] = "name", [ROW_KIND] = "kind", [ROW_SERVICE] = "service_name",
+    [ROW_START] = "start_time", [ROW_END] = "end_time", [ROW_DURATION] = "duration_us", [ROW_STATUS] = "status",
+    [ROW_MESSAGE] = "status_message", [ROW_ATTRIBUTES] = "attributes", [ROW_EVENTS] = "events",
+    [ROW_LINKS] = "links", [ROW_RESOURCE] = "resource_attributes", [ROW_SCOPE_NAME] = "scope_name",
+    [ROW_SCOPE_VERSION] = "scope_version", [ROW_TRACE_STATE] = "trace_state", [ROW_FLAGS] = "flags",
+    [ROW_DROPPED_ATTRIBUTES] = "dropped_attributes_count", [ROW_DROPPED_EVENTS] = "dropped_events_count",
+    [ROW_DROPPED_LINKS] = "dropped_links_count",
+};
+enum { EVENT_ROW_ID, EVENT_ROW_PROJECT, EVENT_ROW_SPAN, EVENT_ROW_TRACE, EVENT_ROW_NAME, EVENT_ROW_TIME,
+       EVENT_ROW_ATTRIBUTES, EVENT_ROW_DROPPED, EVENT_ROW_COLUMNS };
+static const char *const EventRowLayout[EVENT_ROW_COLUMNS] = {
+    [EVENT_ROW_ID] = "id", [EVENT_ROW_PROJECT] = "project_id", [EVENT_ROW_SPAN] = "span_id",
+    [EVENT_ROW_TRACE] = "trace_id", [EVENT_ROW_NAME] = "name", [EVENT_ROW_TIME] = "timestamp",
+    [EVENT_ROW_ATTRIBUTES] = "attributes", [EVENT_ROW_DROPPED] = "dropped_attributes_count",
+};
+enum { PART_ID, PART_PROJECT, PART_TRACE, PART_SERVICE, PART_START, PART_END, PART_STATUS, PART_MESSAGE,
+       PART_ROOT_NAME, PART_ATTRIBUTES, PART_RESOURCE, PART_SPANS, PART_FIELDS };
+static const char *const TracePartLayout[PART_FIELDS] = {
+    [PART_ID] = "id", [PART_PROJECT] = "project_id", [PART_TRACE] = "trace_id", [PART_SERVICE] = "service_name",
+    [PART_START] = "start_time", [PART_END] = "end_time", [PART_STATUS] = "status",
+    [PART_MESSAGE] = "status_message", [PART_ROOT_NAME] = "root_span_name", [PART_ATTRIBUTES] = "attributes",
+    [PART_RESOURCE] = "resource_attributes", [PART_SPANS] = "span_count",
+};
 
 static const uint64_t BLAKE2B_IV[8] = {
     0x6a09e667f3bcc908ULL, 0xbb67ae8584caa73bULL, 0x3c6ef372fe94f82bULL, 0xa54ff53a5f1d36f1ULL,
@@ -225,10 +256,16 @@ static int build_events(SpanContext *span, PyObject *events, PyObject *event_row
         }
         /* trace_events holds only text and numbers: an untracked tuple. */
         PyObject *row = tuple_of(1, EVENT_ROW_COLUMNS,
-                                 (PyObject *[]){Py_NewRef(event_id), Py_NewRef(span->project_id),
-                                                Py_NewRef(span->span_uuid), Py_NewRef(span->trace_uuid),
-                                                Py_NewRef(name), timestamp(time_ns), Py_NewRef(json),
-                                                int32_count(dropped)});
+                                 (PyObject *[EVENT_ROW_COLUMNS]){
+                                     [EVENT_ROW_ID] = Py_NewRef(event_id),
+                                     [EVENT_ROW_PROJECT] = Py_NewRef(span->project_id),
+                                     [EVENT_ROW_SPAN] = Py_NewRef(span->span_uuid),
+                                     [EVENT_ROW_TRACE] = Py_NewRef(span->trace_uuid),
+                                     [EVENT_ROW_NAME] = Py_NewRef(name),
+                                     [EVENT_ROW_TIME] = timestamp(time_ns),
+                                     [EVENT_ROW_ATTRIBUTES] = Py_NewRef(json),
+                                     [EVENT_ROW_DROPPED] = int32_count(dropped),
+                                 });
         PyObject *event_kept = tuple_of(0, 6,
                                         (PyObject *[]){Py_NewRef(event_id), Py_NewRef(name), Py_NewRef(stored_time),
                                                        Py_NewRef(attributes), Py_NewRef(json), Py_NewRef(dropped)});
@@ -302,40 +339,40 @@ static PyObject *span_rows(PyObject *Py_UNUSED(module), PyObject *const *args, P
     int decline = 0;
     PyObject *row, *event_rows = NULL, *kept = NULL, *described = NULL, *result = NULL;
     PyObject *columns[ROW_COLUMNS] = {NULL};
-    columns[0] = context.span_uuid = digest_hex(context.key, context.key_length);
-    columns[2] = context.trace_uuid = hex_text((const uint8_t *)PyBytes_AS_STRING(trace_id), 16);
+    columns[ROW_ID] = context.span_uuid = digest_hex(context.key, context.key_length);
+    columns[ROW_TRACE] = context.trace_uuid = hex_text((const uint8_t *)PyBytes_AS_STRING(trace_id), 16);
     event_rows = PyList_New(0);
     kept = PyList_New(0);
     described = PyList_New(0);
-    if (columns[0] == NULL || columns[2] == NULL || event_rows == NULL || kept == NULL || described == NULL) goto done;
+    if (columns[ROW_ID] == NULL || columns[ROW_TRACE] == NULL || event_rows == NULL || kept == NULL || described == NULL) goto done;
     int events_built = build_events(&context, events, event_rows, kept, described);
     if (events_built != 0) {
         decline = events_built > 0;
         goto done;
     }
-    columns[1] = Py_NewRef(context.project_id);
-    columns[3] = hex_text((const uint8_t *)PyBytes_AS_STRING(span_id), 8);
-    columns[4] = PyBytes_GET_SIZE(parent_id) ? hex_text((const uint8_t *)PyBytes_AS_STRING(parent_id), 8)
+    columns[ROW_PROJECT] = Py_NewRef(context.project_id);
+    columns[ROW_SPAN] = hex_text((const uint8_t *)PyBytes_AS_STRING(span_id), 8);
+    columns[ROW_PARENT] = PyBytes_GET_SIZE(parent_id) ? hex_text((const uint8_t *)PyBytes_AS_STRING(parent_id), 8)
                                              : Py_NewRef(Py_None);
-    columns[5] = Py_NewRef(name);
-    columns[6] = Py_NewRef(kind >= 0 && kind < 6 ? SpanKinds[kind] : SpanKinds[0]);
-    columns[7] = Py_NewRef(service);
-    columns[8] = timestamp(context.start);
-    columns[9] = timestamp(end);
-    columns[10] = PyLong_FromLongLong((long long)((end - context.start) / 1000));
-    columns[11] = Py_NewRef(status_code >= 0 && status_code < 3 ? StatusNames[status_code] : StatusNames[0]);
-    columns[12] = optional_plain_text(PyTuple_GET_ITEM(span, SPAN_STATUS_MESSAGE), MAX_TEXT, &decline);
-    columns[13] = json_text(context.dumps, PyTuple_GET_ITEM(span, SPAN_ATTRIBUTES), &decline);
-    columns[14] = PyList_GET_SIZE(described) ? json_text(context.dumps, described, &decline) : Py_NewRef(Py_None);
-    columns[15] = Py_NewRef(Py_None); /* links: declined above */
-    columns[16] = Py_NewRef(resource_json);
-    columns[17] = Py_NewRef(scope_name);
-    columns[18] = Py_NewRef(scope_version);
-    columns[19] = optional_plain_text(PyTuple_GET_ITEM(span, SPAN_TRACE_STATE), MAX_TEXT, &decline);
-    columns[20] = PyLong_FromLong((int32_t)(uint32_t)flags); /* a bit field: the same bits, signed */
-    columns[21] = int32_count(PyTuple_GET_ITEM(span, SPAN_DROPPED_ATTRIBUTES));
-    columns[22] = int32_count(PyTuple_GET_ITEM(span, SPAN_DROPPED_EVENTS));
-    columns[23] = int32_count(PyTuple_GET_ITEM(span, SPAN_DROPPED_LINKS));
+    columns[ROW_NAME] = Py_NewRef(name);
+    columns[ROW_KIND] = Py_NewRef(kind >= 0 && kind < 6 ? SpanKinds[kind] : SpanKinds[0]);
+    columns[ROW_SERVICE] = Py_NewRef(service);
+    columns[ROW_START] = timestamp(context.start);
+    columns[ROW_END] = timestamp(end);
+    columns[ROW_DURATION] = PyLong_FromLongLong((long long)((end - context.start) / 1000));
+    columns[ROW_STATUS] = Py_NewRef(status_code >= 0 && status_code < 3 ? StatusNames[status_code] : StatusNames[0]);
+    columns[ROW_MESSAGE] = optional_plain_text(PyTuple_GET_ITEM(span, SPAN_STATUS_MESSAGE), MAX_TEXT, &decline);
+    columns[ROW_ATTRIBUTES] = json_text(context.dumps, PyTuple_GET_ITEM(span, SPAN_ATTRIBUTES), &decline);
+    columns[ROW_EVENTS] = PyList_GET_SIZE(described) ? json_text(context.dumps, described, &decline) : Py_NewRef(Py_None);
+    columns[ROW_LINKS] = Py_NewRef(Py_None); /* links: declined above */
+    columns[ROW_RESOURCE] = Py_NewRef(resource_json);
+    columns[ROW_SCOPE_NAME] = Py_NewRef(scope_name);
+    columns[ROW_SCOPE_VERSION] = Py_NewRef(scope_version);
+    columns[ROW_TRACE_STATE] = optional_plain_text(PyTuple_GET_ITEM(span, SPAN_TRACE_STATE), MAX_TEXT, &decline);
+    columns[ROW_FLAGS] = PyLong_FromLong((int32_t)(uint32_t)flags); /* a bit field: the same bits, signed */
+    columns[ROW_DROPPED_ATTRIBUTES] = int32_count(PyTuple_GET_ITEM(span, SPAN_DROPPED_ATTRIBUTES));
+    columns[ROW_DROPPED_EVENTS] = int32_count(PyTuple_GET_ITEM(span, SPAN_DROPPED_EVENTS));
+    columns[ROW_DROPPED_LINKS] = int32_count(PyTuple_GET_ITEM(span, SPAN_DROPPED_LINKS));
     /* The row holds only text, numbers and timestamp tuples: an untracked tuple. */
     row = tuple_of(1, ROW_COLUMNS, columns);
     memset(columns, 0, sizeof columns); /* tuple_of took them, or released them */
@@ -352,11 +389,6 @@ done:
     return result != NULL ? result : decline_or_fail(decline);
 }
 
-/* Positions in a trace_spans row (traces.SPAN_COLUMNS) and in a trace part (TRACE_PART_COLUMNS). */
-enum { ROW_PROJECT = 1, ROW_TRACE = 2, ROW_PARENT = 4, ROW_NAME = 5, ROW_SERVICE = 7, ROW_START = 8, ROW_END = 9,
-       ROW_STATUS = 11, ROW_MESSAGE = 12, ROW_ATTRIBUTES = 13, ROW_RESOURCE = 16 };
-enum { PART_ID, PART_PROJECT, PART_TRACE, PART_SERVICE, PART_START, PART_END, PART_STATUS, PART_MESSAGE,
-       PART_ROOT_NAME, PART_ATTRIBUTES, PART_RESOURCE, PART_SPANS, PART_FIELDS };
 
 static PyObject *EmptyJson; /* "{}" */
 
@@ -466,5 +498,15 @@ PyMODINIT_FUNC PyInit__trace_rows(void) {
     if (intern_all(SpanKinds, kinds, 6) < 0 || intern_all(StatusNames, statuses, 3) < 0 ||
         intern_all(EventKeys, event_keys, 4) < 0 || (EmptyJson = PyUnicode_InternFromString("{}")) == NULL)
         return NULL;
-    return PyModule_Create(&module_definition);
+    PyObject *module = PyModule_Create(&module_definition);
+    if (module == NULL || add_layout(module, "SPAN_ROW_LAYOUT", SpanRowLayout, ROW_COLUMNS) < 0 ||
+        add_layout(module, "EVENT_ROW_LAYOUT", EventRowLayout, EVENT_ROW_COLUMNS) < 0 ||
+        add_layout(module, "TRACE_PART_LAYOUT", TracePartLayout, PART_FIELDS) < 0 ||
+        PyModule_AddIntConstant(module, "MAX_NAME", MAX_NAME) < 0 ||
+        PyModule_AddIntConstant(module, "MAX_TEXT", MAX_TEXT) < 0 ||
+        add_owned(module, "POSTGRES_EPOCH_US", PyLong_FromLongLong(POSTGRES_EPOCH_US)) < 0) {
+        Py_XDECREF(module);
+        return NULL;
+    }
+    return module;
 }

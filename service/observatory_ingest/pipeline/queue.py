@@ -10,6 +10,7 @@ from collections import deque
 from dataclasses import dataclass, field
 
 from observatory_ingest.convert.common import Row
+from observatory_ingest.pipeline.verdict import RowRefusal
 
 
 class QueueFull(Exception):
@@ -27,8 +28,8 @@ class Pending:
     tables: dict[str, list[Row]]
     rows: int
     memory: int = 0  # estimated bytes these rows hold while queued
-    # Resolved after COMMIT with the reasons rows were refused by the database (usually none).
-    done: asyncio.Future[list[str]] = field(
+    # Resolved after COMMIT with the rows the database refused (usually none).
+    done: asyncio.Future[tuple[RowRefusal, ...]] = field(
         default_factory=lambda: asyncio.get_running_loop().create_future()
     )
     enqueued_at: float = field(default_factory=time.monotonic)
@@ -36,7 +37,8 @@ class Pending:
 
 # Measured (tracemalloc) on the benchmark's traces, logs and metrics, bare spans and spans with
 # 8 KB attributes: rows hold about their wire size in text plus 400-550 bytes of objects per row,
-# and the request's payload stays alive until its Export returns. The estimate is 0.95-1.21x those.
+# and the request's payload stays alive until its Export returns. The estimate is 0.96-1.23x those
+# (tests/unit/test_memory_estimate.py).
 MEMORY_PER_WIRE_BYTE = 2
 MEMORY_PER_ROW = 512
 

@@ -14,10 +14,10 @@ from grpc_status import rpc_status as grpc_rpc_status
 from observatory_ingest.auth import credentials_from
 from observatory_ingest.config import ListenAddress
 from observatory_ingest.export import Ingestor, protobuf_decoder
+from observatory_ingest.health import Health
 from observatory_ingest.outcomes import outcome_for, rpc_status
-from observatory_ingest.runtime.health import Health
-from observatory_ingest.runtime.tls import TlsFiles
 from observatory_ingest.signals import SIGNALS, Signal
+from observatory_ingest.tls import TlsFiles
 
 log = logging.getLogger(__name__)
 

@@ -17,8 +17,8 @@ from observatory_ingest.errors import PayloadTooLarge, UnsupportedContentType
 from observatory_ingest.export import Ingestor, protobuf_decoder
 from observatory_ingest.outcomes import Outcome, outcome_for, rpc_status
 from observatory_ingest.receiver.otlp_json import json_decoder, to_json
-from observatory_ingest.runtime.webserver import RunningSite, start_site
 from observatory_ingest.signals import SIGNALS, Signal
+from observatory_ingest.webserver import RunningSite, start_site
 
 log = logging.getLogger(__name__)
 

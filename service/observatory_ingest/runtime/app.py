@@ -17,12 +17,13 @@ from observatory_ingest.auth import Authenticator
 from observatory_ingest.config import Settings
 from observatory_ingest.convert.context import ContentPolicy
 from observatory_ingest.export import Ingestor
-from observatory_ingest.pipeline.batcher import BatchPolicy, SignalPipeline
+from observatory_ingest.health import Health
 from observatory_ingest.pipeline.queue import BoundedQueue
+from observatory_ingest.pipeline.signal_pipeline import SignalPipeline
+from observatory_ingest.pipeline.writer_loop import BatchPolicy
 from observatory_ingest.receiver.grpc import GrpcReceiver
 from observatory_ingest.receiver.http import HttpReceiver
 from observatory_ingest.runtime.gctuning import settle_after_startup
-from observatory_ingest.runtime.health import Health
 from observatory_ingest.runtime.opsserver import OpsServer
 from observatory_ingest.runtime.workers import stop_with_supervisor
 from observatory_ingest.signals import SIGNALS

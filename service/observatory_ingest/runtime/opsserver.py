@@ -10,8 +10,8 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest, multiprocess
 
 from observatory_ingest.config import ListenAddress
-from observatory_ingest.runtime.health import Health
-from observatory_ingest.runtime.webserver import RunningSite, start_site
+from observatory_ingest.health import Health
+from observatory_ingest.webserver import RunningSite, start_site
 
 log = logging.getLogger(__name__)
 

@@ -10,8 +10,8 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 import asyncpg
 
 from observatory_ingest import telemetry
-from observatory_ingest.runtime.background import running_in_background
-from observatory_ingest.runtime.health import Health
+from observatory_ingest.background import running_in_background
+from observatory_ingest.health import Health
 from observatory_ingest.store.database import APPLICATION_NAME
 from observatory_ingest.store.writer import prepare_connection
 

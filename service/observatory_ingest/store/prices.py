@@ -19,8 +19,8 @@ import asyncpg
 import orjson
 
 from observatory_ingest import telemetry
+from observatory_ingest.background import running_in_background
 from observatory_ingest.convert.pricing import Override, PriceCatalogue, canonical_provider, override_rates
-from observatory_ingest.runtime.background import running_in_background
 from observatory_ingest.store.failures import failure_kind
 
 log = logging.getLogger(__name__)

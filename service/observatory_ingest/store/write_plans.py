@@ -15,13 +15,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TypeAlias
 
-from observatory_ingest.convert.logs import LOG_COLUMNS, LOG_REF_COLUMNS
-from observatory_ingest.convert.metrics import LLM_METRIC_COLUMNS, METRIC_COLUMNS, POINT_COLUMNS
-from observatory_ingest.convert.traces import (
+from observatory_ingest.convert.columns import (
     EVENT_COLUMNS,
     LLM_LOG_COLUMNS,
+    LLM_METRIC_COLUMNS,
     LLM_SPAN_REF_COLUMNS,
     LLM_TRACE_COLUMNS,
+    LOG_COLUMNS,
+    LOG_REF_COLUMNS,
+    METRIC_COLUMNS,
+    POINT_COLUMNS,
     SPAN_COLUMNS,
     TRACE_PART_COLUMNS,
 )
@@ -131,17 +134,24 @@ METRICS_TABLE = StagedTable(
 POINTS = StagedTable("metric_data_points", POINT_COLUMNS)
 LLM_METRICS = StagedTable("llm_metrics", LLM_METRIC_COLUMNS)
 
-# How a trace's summary absorbs a new share of its spans. Order-independent: min/max/sum, error
-# wins over ok over unset, the root span (the one without parent) names the trace.
-TRACE_SUMMARY_MERGE = """
+
+def status_rule(any_error: str, any_ok: str) -> str:
+    """A trace's status from its spans': error wins over ok, which wins over unset."""
+    return f"CASE WHEN {any_error} THEN 'error' WHEN {any_ok} THEN 'ok' ELSE 'unset' END"
+
+
+SPANS_STATUS = status_rule("bool_or(status = 'error')", "bool_or(status = 'ok')")  # over a group of rows
+
+# How a trace's summary absorbs a new share of its spans. Order-independent: min/max/sum, the
+# status rule, the root span (the one without parent) names the trace.
+TRACE_SUMMARY_MERGE = f"""
 ON CONFLICT (project_id, id) DO UPDATE SET
     start_time = least(t.start_time, excluded.start_time),
     end_time = greatest(t.end_time, excluded.end_time),
     duration_us = (extract(epoch FROM greatest(t.end_time, excluded.end_time)
                                       - least(t.start_time, excluded.start_time)) * 1000000)::bigint,
     span_count = t.span_count + excluded.span_count,
-    status = CASE WHEN 'error' IN (t.status, excluded.status) THEN 'error'
-                  WHEN 'ok' IN (t.status, excluded.status) THEN 'ok' ELSE 'unset' END,
+    status = {status_rule("'error' IN (t.status, excluded.status)", "'ok' IN (t.status, excluded.status)")},
     status_message = CASE WHEN t.status = 'error' AND excluded.status = 'error'
                           THEN least(t.status_message, excluded.status_message)
                           WHEN excluded.status = 'error' THEN excluded.status_message
@@ -172,8 +182,7 @@ WITH new_spans AS (
            min(start_time) AS start_time,
            max(end_time) AS end_time,
            count(*) AS span_count,
-           CASE WHEN bool_or(status = 'error') THEN 'error'
-                WHEN bool_or(status = 'ok') THEN 'ok' ELSE 'unset' END AS status,
+           {SPANS_STATUS} AS status,
            min(status_message) FILTER (WHERE status = 'error') AS status_message,
            min(name) FILTER (WHERE parent_span_id IS NULL) AS root_span_name,
            coalesce(min(service_name) FILTER (WHERE parent_span_id IS NULL), min(service_name))
@@ -202,8 +211,7 @@ SELECT id, project_id, min(trace_id),
        coalesce(min(service_name) FILTER (WHERE root_span_name IS NOT NULL), min(service_name)),
        min(start_time), max(end_time),
        (extract(epoch FROM max(end_time) - min(start_time)) * 1000000)::bigint,
-       CASE WHEN bool_or(status = 'error') THEN 'error'
-            WHEN bool_or(status = 'ok') THEN 'ok' ELSE 'unset' END,
+       {SPANS_STATUS},
        min(status_message) FILTER (WHERE status = 'error'), min(root_span_name),
        coalesce((array_agg(attributes) FILTER (WHERE root_span_name IS NOT NULL))[1], '{{}}'),
        coalesce((array_agg(resource_attributes) FILTER (WHERE root_span_name IS NOT NULL))[1], '{{}}'),
