@@ -297,9 +297,21 @@ async def test_verify_passes_and_notices_a_missing_object(conn: asyncpg.Connecti
             "columnstore policy logs",
             "job observatory_trim_traces",
         } <= names
+    assert {
+        "index idx_model_pricing_global_period",
+        "column model_pricing.source",
+        "column model_pricing.project_id",
+        "trigger model_pricing_edited_row_is_users",
+    } <= names
     await conn.execute("DROP INDEX idx_logs_severity")
+    await conn.execute("DROP TRIGGER model_pricing_edited_row_is_users ON model_pricing")
+    await conn.execute("ALTER TABLE model_pricing DROP COLUMN tiers")
     failed = [c.what for c in await verify(conn, MIGRATIONS) if not c.ok]
-    assert failed == ["index idx_logs_severity"]
+    assert failed == [
+        "index idx_logs_severity",
+        "column model_pricing.tiers",
+        "trigger model_pricing_edited_row_is_users",
+    ]
 
 
 async def test_rollups_match_raw_rows_after_refresh(conn: asyncpg.Connection, backend: str) -> None:

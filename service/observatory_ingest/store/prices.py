@@ -20,7 +20,13 @@ import orjson
 
 from observatory_ingest import telemetry
 from observatory_ingest.background import running_in_background
-from observatory_ingest.convert.pricing import Override, PriceCatalogue, canonical_provider, override_rates
+from observatory_ingest.convert.pricing import (
+    Override,
+    PriceCatalogue,
+    canonical_provider,
+    library_providers,
+    override_rates,
+)
 from observatory_ingest.store.failures import failure_kind
 
 log = logging.getLogger(__name__)
@@ -148,6 +154,7 @@ class PriceCatalog:
                 await asyncio.sleep(interval)
                 await self.refresh_or_keep(dsn)
 
+        library_providers()  # the bundled data loads once, now, rather than on the first LLM call
         await self.refresh_or_keep(dsn)
         async with running_in_background(loop()):
             yield
