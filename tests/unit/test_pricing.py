@@ -3,23 +3,41 @@ the users' and projects' overrides; what cannot be priced; the lookup cache."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 import pytest
+from genai_prices import Usage as LibraryUsage
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from observatory_ingest.convert import pricing
+from observatory_ingest.convert.columns import LLM_TRACE_COLUMNS
+from observatory_ingest.convert.context import ConvertContext
+from observatory_ingest.convert.genai import (
+    FIELD_KEYS,
+    MODALITY_KEYS,
+    MODALITY_USAGE_KEYS,
+    PROVIDER_KEYS,
+    REQUEST_MODEL_KEYS,
+    RESPONSE_MODEL_KEYS,
+    llm_fields,
+)
 from observatory_ingest.convert.pricing import (
     MAX_REMEMBERED_MODELS,
+    REPORTED_KEYS,
     Cost,
     Override,
     PriceCatalogue,
     Usage,
     canonical_provider,
     epoch_us,
+    library_model,
     library_provider,
     override_rates,
 )
+from tests.otlp_builders import convert_trace_message, key_values, span, trace_request
 from tests.pricing_cases import CASES, NOV_2026, Case
 
 AT = epoch_us(NOV_2026)
@@ -274,3 +292,83 @@ def test_the_resolutions_remembered_stay_bounded() -> None:
     for index in range(MAX_REMEMBERED_MODELS + 5):
         catalogue.cost("p1", "openai", f"invented-{index}", Usage(1, 1), AT)
     assert len(catalogue.resolved) <= MAX_REMEMBERED_MODELS
+
+
+PROVIDER_NAMES = sorted({c.provider for c in CASES} | {"OPENAI", "gcp.gen_ai", "ollama", "langchain", ""})
+MODEL_NAMES = sorted({c.model for c in CASES} | {"gpt-4o-realtime-preview", "unknown-model", ""})
+USAGE_ATTRIBUTE_KEYS = sorted(
+    {key for name in ("input_tokens", "output_tokens", "total_tokens") for key in FIELD_KEYS[name]}
+    | {
+        key
+        for name in ("cache_read_tokens", "cache_write_tokens", "reasoning_tokens")
+        for key in FIELD_KEYS[name]
+    }
+    | MODALITY_KEYS
+)
+counts = st.one_of(
+    st.none(),
+    st.integers(0, 400_000),
+    st.integers(-(2**40), 2**40),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.sampled_from(["12", "x", ""]),
+    st.booleans(),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    provider_key=st.sampled_from(PROVIDER_KEYS),
+    provider=st.one_of(st.sampled_from(PROVIDER_NAMES), st.text(max_size=12)),
+    model_key=st.sampled_from(REQUEST_MODEL_KEYS + RESPONSE_MODEL_KEYS),
+    model=st.one_of(st.sampled_from(MODEL_NAMES), st.text(max_size=12)),
+    usage=st.dictionaries(st.sampled_from(USAGE_ATTRIBUTE_KEYS), counts, max_size=10),
+    hours=st.integers(-24 * 500, 24 * 30),
+)
+def test_any_call_of_any_family_is_priced_as_the_library_prices_it_or_not_at_all(
+    provider_key: str, provider: str, model_key: str, model: str, usage: dict[str, Any], hours: int
+) -> None:
+    at = NOV_2026 + timedelta(hours=hours)
+    attributes = {provider_key: provider, model_key: model, **usage}
+    request = trace_request(
+        [
+            span(
+                b"\x01" * 16,
+                b"\x02" * 8,
+                "call",
+                start=epoch_us(at) * 1000,
+                attributes=key_values(attributes),
+            )
+        ]
+    )
+    context = ConvertContext(received_ns=epoch_us(at) * 1000 + 10**9)
+    (row,) = convert_trace_message(request, context).tables["llm_traces"]
+    prompt, completion, total = (
+        row[LLM_TRACE_COLUMNS.index(c)] for c in ("prompt_cost_usd", "completion_cost_usd", "total_cost_usd")
+    )
+    fields = llm_fields(attributes, None, [], 0, context.content)
+    details = fields["usage_details"] or {}
+    reported = Usage(
+        fields["prompt_tokens"],
+        fields["completion_tokens"],
+        fields["cache_read_tokens"],
+        fields["cache_write_tokens"],
+        fields["reasoning_tokens"],
+        fields["reported_total_tokens"],
+        *(details.get(name) for name in MODALITY_USAGE_KEYS),
+    )
+    matched = library_model(fields["provider"], fields["model"]) if fields["model"] else None
+
+    if total is None:
+        assert prompt is None and completion is None
+        return
+    assert prompt >= 0 and completion >= 0 and total >= prompt + completion
+    assert matched is not None  # no override exists here: only the library prices
+    try:
+        library = matched[1].calc_price(
+            LibraryUsage(**{k: v for k, v in zip(REPORTED_KEYS, reported.priced(), strict=True) if v}),
+            matched[0],
+            genai_request_timestamp=at,
+        )
+    except ValueError:  # the library refuses usage it finds ambiguous (cached audio); we assume none
+        return
+    assert (prompt, completion, total) == (library.input_price, library.output_price, library.total_price)

@@ -12,6 +12,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
 from decimal import Decimal
+from functools import partial
 from typing import Any, NamedTuple
 
 from genai_prices.data_snapshot import find_provider_by_id, get_snapshot
@@ -147,6 +148,13 @@ class Cost(NamedTuple):
     total_usd: Decimal
 
 
+# Value objects built from a tuple in one C call: a NamedTuple's own __new__ is a Python frame,
+# and these are built once per LLM call.
+new_usage = partial(tuple.__new__, Usage)
+new_cost = partial(tuple.__new__, Cost)
+NO_MODALITY = (None,) * 6  # Usage's per-modality counts, when a call reports none
+
+
 class Tiered(NamedTuple):
     """A rate that changes for the whole call once its input tokens exceed a tier's start."""
 
@@ -174,19 +182,46 @@ class Rates:
     bands: tuple[tuple[int, ...], ...]  # simple: (input, output, cache read, cache write, fixed)
     terms: tuple[tuple[int, int, tuple[int, ...]], ...] | None  # (usage index, direction, sub-terms)
 
-    def cost(self, usage: tuple[int, ...]) -> Cost:
-        input_tokens = usage[0]
+    def cost(self, usage: Usage) -> Cost:
+        if self.terms is not None:
+            return self.decomposed_cost(usage.priced())
+        # Simple prices, inline (this runs per LLM call): Usage.priced() for the four counts.
+        input_tokens, output_tokens, read, write, reasoning, total = usage[:6]
+        input_tokens = input_tokens or 0
+        output_tokens = output_tokens or 0
+        read = read or 0
+        write = write or 0
+        if input_tokens < 0 or output_tokens < 0 or read < 0 or write < 0:
+            raise UsageError("a token count is negative")
+        if read or write:
+            cached = read + write
+            if cached > input_tokens or total == input_tokens + output_tokens + cached:
+                input_tokens += cached
+        if reasoning is not None and reasoning > output_tokens:
+            output_tokens += reasoning
         band = self.bands[bisect_left(self.thresholds, input_tokens)] if self.thresholds else self.bands[0]
-        if self.terms is None:
-            input_rate, output_rate, read_rate, write_rate, fixed = band
-            read, write = usage[2], usage[3]
-            prompt = (input_tokens - read - write) * input_rate + read * read_rate + write * write_rate
-            completion = usage[1] * output_rate
-        else:
-            prompt, completion, fixed = self.decomposed(usage, band)
+        input_rate, output_rate, read_rate, write_rate, fixed = band
+        prompt = (input_tokens - read - write) * input_rate + read * read_rate + write * write_rate
+        completion = output_tokens * output_rate
         scale = self.scale
-        return Cost(
-            Decimal(prompt) * scale, Decimal(completion) * scale, Decimal(prompt + completion + fixed) * scale
+        return new_cost(
+            (
+                Decimal(prompt) * scale,
+                Decimal(completion) * scale,
+                Decimal(prompt + completion + fixed) * scale,
+            )
+        )
+
+    def decomposed_cost(self, usage: tuple[int, ...]) -> Cost:
+        band = self.bands[bisect_left(self.thresholds, usage[0])] if self.thresholds else self.bands[0]
+        prompt, completion, fixed = self.decomposed(usage, band)
+        scale = self.scale
+        return new_cost(
+            (
+                Decimal(prompt) * scale,
+                Decimal(completion) * scale,
+                Decimal(prompt + completion + fixed) * scale,
+            )
         )
 
     def decomposed(self, usage: tuple[int, ...], band: tuple[int, ...]) -> tuple[int, int, int]:
@@ -416,6 +451,25 @@ class Override:
 
 # A call's candidate prices in precedence order: (from, to, periods) each.
 Candidates = tuple[tuple[int, int, tuple[Period, ...]], ...]
+
+
+def simplest(candidates: Candidates) -> Rates | Candidates:
+    """The Rates themselves when they hold at every time: a call then needs no period check."""
+    if len(candidates) == 1:
+        start, end, periods = candidates[0]
+        rates = periods[0][3]
+        if start <= -NO_END and end >= NO_END and len(periods) == 1 and rates is not None:
+            return rates
+    return candidates
+
+
+def in_effect(candidates: Candidates, at_us: int) -> Rates | None:
+    for start, end, periods in candidates:
+        if start <= at_us < end:
+            return periods[0][3] if len(periods) == 1 else rates_at(periods, at_us)
+    return None
+
+
 _library_compiled: dict[tuple[str, str], tuple[Period, ...]] = {}
 
 
@@ -434,7 +488,9 @@ class PriceCatalogue:
 
     overrides: Sequence[Override] = ()
     by_provider: dict[tuple[str | None, str], list[Override]] = field(default_factory=dict, repr=False)
-    resolved: dict[tuple[str, str | None, str], Candidates] = field(default_factory=dict, repr=False)
+    # (project, provider, model) -> its Rates when one price holds at every time (most models),
+    # else its candidates (none: nothing prices it).
+    resolved: dict[tuple[str, str | None, str], Rates | Candidates] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         for override in self.overrides:
@@ -449,21 +505,18 @@ class PriceCatalogue:
         if not model:
             return None
         key = (project_id, provider, model)
-        candidates = self.resolved.get(key)
-        if candidates is None:
+        resolved = self.resolved.get(key)
+        if resolved is None:
             if len(self.resolved) >= MAX_REMEMBERED_MODELS:
                 self.resolved.clear()
-            candidates = self.resolved[key] = self.candidates(project_id, provider, model)
-        for start, end, periods in candidates:
-            if start <= at_us < end:
-                rates = periods[0][3] if len(periods) == 1 else rates_at(periods, at_us)
-                if rates is None:
-                    return None
-                try:
-                    return rates.cost(usage.priced())
-                except UsageError:  # e.g. more audio tokens than input tokens: no price is right
-                    return None
-        return None
+            resolved = self.resolved[key] = simplest(self.candidates(project_id, provider, model))
+        rates = resolved if isinstance(resolved, Rates) else in_effect(resolved, at_us)
+        if rates is None:
+            return None
+        try:
+            return rates.cost(usage)
+        except UsageError:  # e.g. more audio tokens than input tokens: no price is right
+            return None
 
     def candidates(self, project_id: str, provider: str | None, model: str) -> Candidates:
         matched = library_model(provider, model)

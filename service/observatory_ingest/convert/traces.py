@@ -38,7 +38,7 @@ from observatory_ingest.convert.genai import (
     strip_content,
 )
 from observatory_ingest.convert.native import MAX_TEXT, POSTGRES_EPOCH_US, add_to_trace_part, span_rows
-from observatory_ingest.convert.pricing import Usage
+from observatory_ingest.convert.pricing import NO_MODALITY, new_usage
 from observatory_ingest.convert.sanitize import (
     FUTURE_LIMIT_NS,
     NUL,
@@ -303,14 +303,16 @@ class TraceConverter:
         )
         provider, model = fields["provider"], fields["model"]
         details = fields["usage_details"]
-        usage = Usage(
-            fields["prompt_tokens"],
-            fields["completion_tokens"],
-            fields["cache_read_tokens"],
-            fields["cache_write_tokens"],
-            fields["reasoning_tokens"],
-            fields["reported_total_tokens"],
-            *((details.get(name) for name in MODALITY_USAGE_KEYS) if details else ()),
+        usage = new_usage(
+            (
+                fields["prompt_tokens"],
+                fields["completion_tokens"],
+                fields["cache_read_tokens"],
+                fields["cache_write_tokens"],
+                fields["reasoning_tokens"],
+                fields["reported_total_tokens"],
+                *(tuple(details.get(name) for name in MODALITY_USAGE_KEYS) if details else NO_MODALITY),
+            )
         )
         context = self.context
         cost = context.prices.cost(context.project_id, provider, model, usage, start // 1000)
