@@ -9,7 +9,7 @@ from typing import Any
 
 from bench.payloads import Generator
 from observatory_ingest.convert.context import ConvertContext
-from observatory_ingest.convert.pricing import PriceCatalogue
+from observatory_ingest.convert.pricing import PriceCatalogue, library_providers
 from observatory_ingest.runtime.gctuning import settle_after_startup
 from observatory_ingest.signals import SIGNALS
 
@@ -62,6 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     arguments = parser.parse_args(argv)
     signals = tuple(arguments.signal or SIGNAL_NAMES)
+    library_providers()  # the price catalogue's data loads before the collector settles, as in serve
     settle_after_startup()  # the collector as in the served process
     print(f"{'signal':<10}{'items/s per core (decode + convert)':>38}")
     for signal, rate in run(

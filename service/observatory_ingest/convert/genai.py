@@ -424,7 +424,7 @@ def llm_fields(
         ttft_ms = float(milliseconds)
     input_tokens = as_int(get("input_tokens"))
     output_tokens = as_int(get("output_tokens"))
-    total_tokens = as_int(get("total_tokens"))
+    total_tokens = reported_total = as_int(get("total_tokens"))
     if total_tokens is None and (input_tokens is not None or output_tokens is not None):
         total_tokens = (input_tokens or 0) + (output_tokens or 0)
     keep = content.keep
@@ -452,8 +452,8 @@ def llm_fields(
         "prompt_tokens": input_tokens,
         "completion_tokens": output_tokens,
         "total_tokens": total_tokens,
-        "reported_total_tokens": as_int(get("total_tokens")),
-        "usage_details": usage_details(attributes),
+        "reported_total_tokens": reported_total,
+        "usage_details": None if MODALITY_KEYS.isdisjoint(attributes.keys()) else usage_details(attributes),
         "cache_read_tokens": as_int(get("cache_read_tokens")),
         "cache_write_tokens": as_int(get("cache_write_tokens")),
         "reasoning_tokens": as_int(get("reasoning_tokens")),

@@ -203,26 +203,19 @@ class Rates:
         input_rate, output_rate, read_rate, write_rate, fixed = band
         prompt = (input_tokens - read - write) * input_rate + read * read_rate + write * write_rate
         completion = output_tokens * output_rate
+        return self.amounts(prompt, completion, fixed)
+
+    def amounts(self, prompt: int, completion: int, fixed: int) -> Cost:
         scale = self.scale
+        prompt_usd, completion_usd = Decimal(prompt) * scale, Decimal(completion) * scale
+        total_usd = prompt_usd + completion_usd  # exact: two amounts of one scale
         return new_cost(
-            (
-                Decimal(prompt) * scale,
-                Decimal(completion) * scale,
-                Decimal(prompt + completion + fixed) * scale,
-            )
+            (prompt_usd, completion_usd, total_usd + Decimal(fixed) * scale if fixed else total_usd)
         )
 
     def decomposed_cost(self, usage: tuple[int, ...]) -> Cost:
         band = self.bands[bisect_left(self.thresholds, usage[0])] if self.thresholds else self.bands[0]
-        prompt, completion, fixed = self.decomposed(usage, band)
-        scale = self.scale
-        return new_cost(
-            (
-                Decimal(prompt) * scale,
-                Decimal(completion) * scale,
-                Decimal(prompt + completion + fixed) * scale,
-            )
-        )
+        return self.amounts(*self.decomposed(usage, band))
 
     def decomposed(self, usage: tuple[int, ...], band: tuple[int, ...]) -> tuple[int, int, int]:
         assert self.terms is not None
