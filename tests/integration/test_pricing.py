@@ -347,6 +347,12 @@ async def test_reprice_recomputes_in_batches_is_idempotent_and_refreshes_the_rol
     catalogue = await load_catalogue(db)
     result = await reprice(db, catalogue, start, datetime.now(UTC), provider="OpenAI", batch_size=5)
     assert (result.examined, result.changed) == (12, 12)
+    # Each batch commits on its own (ingestion never waits on more than one): the updated rows
+    # carry the ids of several transactions.
+    transactions = await db.fetchval(
+        "SELECT count(DISTINCT xmin::text) FROM llm_traces WHERE provider = 'openai' AND ts >= $1", start
+    )
+    assert transactions >= 3
     assert await provider_cost(db, "groq", start) == groq_before
     tokens = sum(1000 + i for i in range(12))
     expected = Decimal(tokens * 10 + sum((1000 + i) // 10 for i in range(12)) * 20) / 1_000_000

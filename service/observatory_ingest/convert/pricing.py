@@ -203,7 +203,12 @@ class Rates:
         input_rate, output_rate, read_rate, write_rate, fixed = band
         prompt = (input_tokens - read - write) * input_rate + read * read_rate + write * write_rate
         completion = output_tokens * output_rate
-        return self.amounts(prompt, completion, fixed)
+        scale = self.scale  # self.amounts(), inline: a Python call costs as much as a Decimal here
+        prompt_usd, completion_usd = Decimal(prompt) * scale, Decimal(completion) * scale
+        total_usd = prompt_usd + completion_usd  # exact: two amounts of one scale
+        return new_cost(
+            (prompt_usd, completion_usd, total_usd + Decimal(fixed) * scale if fixed else total_usd)
+        )
 
     def amounts(self, prompt: int, completion: int, fixed: int) -> Cost:
         scale = self.scale
