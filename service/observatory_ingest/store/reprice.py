@@ -81,12 +81,16 @@ def call_filter(provider: str | None, model: str | None) -> Callable[[str | None
     --model matches the stored model exactly or as a prefix, in any case."""
     wanted_provider = canonical_provider(provider) if provider else None
     wanted_model = model.lower() if model else None
+    canonical: dict[str, str] = {}  # per name, not per row: the lookup walks every provider
 
     def matches(call_provider: str | None, call_model: str | None) -> bool:
-        if wanted_provider is not None and (
-            call_provider is None or canonical_provider(call_provider) != wanted_provider
-        ):
-            return False
+        if wanted_provider is not None:
+            if call_provider is None:
+                return False
+            if call_provider not in canonical:
+                canonical[call_provider] = canonical_provider(call_provider)
+            if canonical[call_provider] != wanted_provider:
+                return False
         return wanted_model is None or (
             call_model is not None and call_model.lower().startswith(wanted_model)
         )
