@@ -125,6 +125,6 @@ POOL_IN_USE = Gauge(
 )
 READY = Gauge(
     "observatory_ready",
-    "1 when ready to accept data (migrated, database reachable, running)",
+    "1 when ready to accept data (migrated, database reachable, receivers listening, running)",
     multiprocess_mode="livemin",
 )

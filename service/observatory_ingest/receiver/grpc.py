@@ -60,10 +60,13 @@ class GrpcReceiver:
         health: Health,
         max_message_bytes: int,
         tls: TlsFiles | None = None,
+        max_concurrent_streams: int = 100,
     ) -> None:
         self.server = grpc.aio.server(
             options=[
                 ("grpc.max_receive_message_length", max_message_bytes),
+                # HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS: a client queues calls beyond it itself.
+                ("grpc.max_concurrent_streams", max_concurrent_streams),
                 ("grpc.so_reuseport", 1),
             ],
         )
