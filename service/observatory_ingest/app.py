@@ -124,7 +124,15 @@ async def running_service(settings: Settings) -> AsyncIterator[RunningService]:
             settings.max_attribute_bytes,
         )
         tls = settings.tls
-        grpc_receiver = GrpcReceiver(settings.grpc_listen, ingestor, health, settings.max_recv_msg_size, tls)
+        grpc_receiver = GrpcReceiver(
+            settings.grpc_listen,
+            ingestor,
+            health,
+            settings.max_recv_msg_size,
+            tls,
+            max_connection_age=settings.max_connection_age,
+            max_connection_age_grace=settings.max_connection_age_grace,
+        )
         http_receiver = HttpReceiver(
             settings.http_listen,
             ingestor,

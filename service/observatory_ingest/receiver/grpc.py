@@ -52,6 +52,17 @@ def export_handler(signal: Signal, ingestor: Ingestor) -> grpc.RpcMethodHandler:
     return grpc.unary_unary_rpc_method_handler(export)
 
 
+def connection_age_options(age: float, grace: float) -> list[tuple[str, int]]:
+    """Clients keep one connection for hours and a load balancer spreads connections, not calls: a
+    GOAWAY at `age` (0: never) makes them reconnect, reaching new replicas (and --workers)."""
+    if not age:
+        return []
+    return [
+        ("grpc.max_connection_age_ms", round(age * 1000)),
+        ("grpc.max_connection_age_grace_ms", round(grace * 1000)),
+    ]
+
+
 class GrpcReceiver:
     def __init__(
         self,
@@ -60,11 +71,15 @@ class GrpcReceiver:
         health: Health,
         max_message_bytes: int,
         tls: TlsFiles | None = None,
+        *,
+        max_connection_age: float,
+        max_connection_age_grace: float,
     ) -> None:
         self.server = grpc.aio.server(
             options=[
                 ("grpc.max_receive_message_length", max_message_bytes),
                 ("grpc.so_reuseport", 1),
+                *connection_age_options(max_connection_age, max_connection_age_grace),
             ],
         )
         for signal in SIGNALS.values():
