@@ -38,7 +38,7 @@ def test_dockerfile_runs_serve_as_non_root_with_healthcheck_and_ports() -> None:
     assert 'ENTRYPOINT ["observatory-ingest", "serve"]' in text
     assert re.search(r"^USER 10001$", text, re.MULTILINE)
     assert "EXPOSE 4317 4318 9464" in text
-    assert "HEALTHCHECK" in text and "/healthz" in text
+    assert 'CMD ["python", "-m", "observatory_ingest.healthcheck"]' in text
     assert text.count("FROM ") == 2  # multi-stage
 
 
