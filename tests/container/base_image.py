@@ -124,7 +124,7 @@ def build_rootfs_tarball(tarball: Path, mirror: str | None) -> None:
     try:
         command = ["debootstrap", "--variant=minbase", f"--include={','.join(PACKAGES)}", SUITE, str(rootfs)]
         result = subprocess.run(
-            command + ([mirror] if mirror else []), capture_output=True, text=True, timeout=900, check=False
+            command + ([mirror] if mirror else []), capture_output=True, text=True, timeout=600, check=False
         )
         if result.returncode != 0:
             raise RuntimeError(f"debootstrap failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")

@@ -21,7 +21,8 @@ from tests.integration.conftest import TIMESCALEDB_PROBLEM, create_database, dro
 
 HERE = Path(__file__).parent
 TOOLS = ("podman", "runc", "debootstrap")
-BUILD_TIMEOUT_SECONDS = 900
+# debootstrap and the image build are bounded at 10 minutes each; the tests take about two.
+BUILD_TIMEOUT_SECONDS = 1500
 # When the section began (its image build) and when its last test ended, for the closing note.
 SECTION: dict[str, float] = {}
 
@@ -73,7 +74,8 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
 
 
 @pytest.fixture
-def volume() -> Iterator[str]:
+def volume(image: BuiltImage) -> Iterator[str]:
+    """A named volume, made after the image (whose fixture skips where podman cannot run)."""
     name = f"observatory-test-{uuid.uuid4().hex[:12]}"
     podman("volume", "create", name)
     try:

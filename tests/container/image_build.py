@@ -83,7 +83,7 @@ def build_image(base_image: str) -> BuiltImage:
             "--secret", f"id=pip.conf,src={pip_conf}",
             "--iidfile", str(iid),
             str(ROOT),
-            timeout=1200,
+            timeout=600,
         )  # fmt: skip
         seconds = time.monotonic() - started
         image_id = iid.read_text().strip().removeprefix("sha256:")

@@ -23,7 +23,9 @@ def podman(*arguments: str, timeout: float = 120, check: bool = True) -> subproc
         ["podman", *RUNTIME, *arguments], capture_output=True, text=True, timeout=timeout, check=False
     )
     if check and result.returncode != 0:
-        pytest.fail(f"podman {' '.join(arguments)} exited {result.returncode}:\n{result.stderr}")
+        # A build prints its steps' output on stdout: the end of it says which step failed and why.
+        output = f"{result.stdout[-4000:]}\n{result.stderr[-4000:]}"
+        pytest.fail(f"podman {' '.join(arguments)} exited {result.returncode}:\n{output}")
     return result
 
 
