@@ -19,7 +19,7 @@ from observatory_ingest import telemetry
 from observatory_ingest.convert.pricing import Usage, epoch_us
 from observatory_ingest.runtime.app import RunningService
 from observatory_ingest.store.price_sync import library_rows, sync_library_prices
-from observatory_ingest.store.prices import PriceCatalog, PriceRow, load_catalogue, upsert_prices
+from observatory_ingest.store.prices import PriceRow, load_catalogue, upsert_prices
 from observatory_ingest.store.reprice import reprice, unpriced_calls
 from tests.integration.conftest import refresh_aggregates
 from tests.integration.otlp_client import export
@@ -379,27 +379,6 @@ async def test_reprice_recomputes_in_batches_is_idempotent_and_refreshes_the_rol
     if backend == "timescaledb":
         assert result.refreshed == ("llm_metrics_1min", "llm_metrics_1hour", "llm_metrics_1day")
     await db.execute("DELETE FROM model_pricing WHERE source = 'user'")
-
-
-async def test_a_failed_reload_is_counted_and_keeps_the_last_good_prices(database: str) -> None:
-    prices = PriceCatalog()
-    assert await prices.refresh_or_keep(database)
-    good = prices.catalogue
-    failures = telemetry.PRICE_REFRESH_FAILURES.labels("connection")
-    counted = failures._value.get()
-    assert not await prices.refresh_or_keep("postgresql://postgres@127.0.0.1:1/nothing")
-    assert prices.catalogue is good
-    assert failures._value.get() == counted + 1
-
-    connection = await asyncpg.connect(database)
-    try:
-        await connection.execute("ALTER TABLE model_pricing RENAME TO model_pricing_away")
-        assert not await prices.refresh_or_keep(database)  # undefined table: a database error, kept
-        assert telemetry.PRICE_REFRESH_FAILURES.labels("sqlstate_42")._value.get() >= 1
-        assert prices.catalogue is good
-    finally:
-        await connection.execute("ALTER TABLE model_pricing_away RENAME TO model_pricing")
-        await connection.close()
 
 
 async def test_a_row_that_cannot_be_a_price_is_skipped_and_the_rest_load(db: asyncpg.Connection) -> None:

@@ -27,15 +27,14 @@ from observatory_ingest.convert.pricing import (
     library_providers,
     override_rates,
 )
+from observatory_ingest.store.database import APPLICATION_NAME
 from observatory_ingest.store.failures import failure_kind
 
 log = logging.getLogger(__name__)
 
 REFRESH_INTERVAL_S = 60.0
-REFRESH_TIMEOUT_S = 30.0
+RELOAD_TIMEOUT_S = 10.0
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-# What a refresh can meet on the way to the database; anything else is a defect, still contained.
-DATABASE_FAILURES = (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError)
 
 
 def epoch_us(moment: datetime | None) -> int | None:
@@ -114,35 +113,32 @@ async def load_catalogue(connection: asyncpg.Connection | asyncpg.Pool) -> Price
 
 
 class PriceCatalog:
-    """The current PriceCatalogue, reloaded periodically so price changes apply without a restart.
-    Until the first load succeeds it is the library's alone."""
+    """The current PriceCatalogue (the library's prices under the users' rows), reloaded
+    periodically so price changes apply without a restart. A reload that fails keeps the last good
+    one: logged and counted, never fatal. Until the first load succeeds the library's prices serve."""
 
-    def __init__(self) -> None:
-        self.catalogue = PriceCatalogue()
+    def __init__(self, reload_timeout: float = RELOAD_TIMEOUT_S) -> None:
+        self.book = PriceCatalogue()
+        self.reload_timeout = reload_timeout
 
     async def refresh(self, dsn: str) -> None:
-        async with asyncio.timeout(REFRESH_TIMEOUT_S):
-            connection = await asyncpg.connect(dsn)
+        async with asyncio.timeout(self.reload_timeout):
+            connection = await asyncpg.connect(dsn, server_settings={"application_name": APPLICATION_NAME})
             try:
-                self.catalogue = await load_catalogue(connection)
+                self.book = await load_catalogue(connection)
             finally:
                 await connection.close()
 
-    async def refresh_or_keep(self, dsn: str) -> bool:
-        """One reload; on failure the last good catalogue stays, and the failure is counted."""
+    async def reload(self, dsn: str) -> bool:
+        """Refresh; on any failure keep the previous prices. True if the prices were reloaded."""
         try:
             await self.refresh(dsn)
-        except DATABASE_FAILURES as error:
+        except Exception as error:
             kind = failure_kind(error)
-            telemetry.PRICE_REFRESH_FAILURES.labels(kind).inc()
+            telemetry.DATABASE_ERRORS.labels("price_reload", kind).inc()
             log.warning(
-                "price reload failed; keeping the previous prices", extra={"kind": kind, "error": str(error)}
-            )
-            return False
-        except Exception as error:  # a defect must not end the reloading for good
-            telemetry.PRICE_REFRESH_FAILURES.labels("unexpected").inc()
-            log.exception(
-                "price reload failed unexpectedly; keeping the previous prices", extra={"error": str(error)}
+                "price reload failed; keeping the previous prices",
+                extra={"kind": kind, "error": str(error) or type(error).__name__},
             )
             return False
         return True
@@ -152,10 +148,10 @@ class PriceCatalog:
         async def loop() -> None:
             while True:
                 await asyncio.sleep(interval)
-                await self.refresh_or_keep(dsn)
+                await self.reload(dsn)
 
         library_providers()  # the bundled data loads once, now, rather than on the first LLM call
-        await self.refresh_or_keep(dsn)
+        await self.reload(dsn)
         async with running_in_background(loop()):
             yield
 
