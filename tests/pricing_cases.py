@@ -12,7 +12,7 @@ from typing import Any
 from genai_prices import Usage as LibraryUsage
 from genai_prices import calc_price
 
-from observatory_ingest.convert.pricing import Usage
+from observatory_ingest.convert.pricing import DETAIL_KEYS, Usage
 
 NOV_2026 = datetime(2026, 11, 2, 12, 0, tzinfo=UTC)
 
@@ -33,7 +33,9 @@ class Case:
         return f"{self.provider}:{self.model}:{self.why or '-'}:{self.at:%Y%m%dT%H%M}"
 
     def reported(self) -> Usage:
-        return Usage(**self.usage)
+        counts = {key: value for key, value in self.usage.items() if key not in DETAIL_KEYS}
+        details = {key: value for key, value in self.usage.items() if key in DETAIL_KEYS}
+        return Usage(**counts, details=details or None)
 
     def library_cost(self) -> tuple[Decimal, Decimal, Decimal]:
         counts: dict[str, Any] = dict(self.library_usage or self.usage)

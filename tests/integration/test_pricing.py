@@ -410,7 +410,7 @@ async def test_pricing_set_with_tiers_and_other_prices_through_the_command_line(
         "p",
         "openai",
         "my-audio-model",
-        Usage(130_000, 0, input_audio_tokens=1000),
+        Usage(130_000, 0, details={"input_audio_tokens": 1000}),
         epoch_us(datetime.now(UTC)),
     )
     assert cost is not None and cost.total_usd == Decimal("0.556")  # 129000 at 4 + 1000 at 40

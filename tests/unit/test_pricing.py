@@ -18,7 +18,6 @@ from observatory_ingest.convert.context import ConvertContext
 from observatory_ingest.convert.genai import (
     FIELD_KEYS,
     MODALITY_KEYS,
-    MODALITY_USAGE_KEYS,
     PROVIDER_KEYS,
     REQUEST_MODEL_KEYS,
     RESPONSE_MODEL_KEYS,
@@ -164,7 +163,9 @@ def test_an_unknown_provider_prices_nothing_and_a_missing_one_is_inferred_from_t
 def test_contradictory_counts_price_nothing_rather_than_something_wrong() -> None:
     assert cost("openai", "gpt-4o", Usage(-5, 100)) is None
     # More audio than input tokens, for a model that prices audio on its own.
-    assert cost("openai", "gpt-4o-realtime-preview", Usage(100, 10, input_audio_tokens=400)) is None
+    assert (
+        cost("openai", "gpt-4o-realtime-preview", Usage(100, 10, details={"input_audio_tokens": 400})) is None
+    )
 
 
 def override(
@@ -251,7 +252,9 @@ def test_override_rates_take_tiers_and_other_price_keys_as_the_library_names_the
         {"input_audio_mtok": 40},
     )
     catalogue = PriceCatalogue([Override("openai", "my-model", None, 0, None, rates)])
-    small = catalogue.cost("p1", "openai", "my-model", Usage(1000, 10, input_audio_tokens=100), AT)
+    small = catalogue.cost(
+        "p1", "openai", "my-model", Usage(1000, 10, details={"input_audio_tokens": 100}), AT
+    )
     large = catalogue.cost("p1", "openai", "my-model", Usage(1001, 10), AT)
     assert small == Cost(Decimal("0.0058"), Decimal("0.0001"), Decimal("0.0059"))  # 900 at 2 + 100 at 40
     assert large == Cost(Decimal("0.004004"), Decimal("0.0002"), Decimal("0.004204"))
@@ -346,7 +349,6 @@ def test_any_call_of_any_family_is_priced_as_the_library_prices_it_or_not_at_all
         row[LLM_TRACE_COLUMNS.index(c)] for c in ("prompt_cost_usd", "completion_cost_usd", "total_cost_usd")
     )
     fields = llm_fields(attributes, None, [], 0, context.content)
-    details = fields["usage_details"] or {}
     reported = Usage(
         fields["prompt_tokens"],
         fields["completion_tokens"],
@@ -354,7 +356,7 @@ def test_any_call_of_any_family_is_priced_as_the_library_prices_it_or_not_at_all
         fields["cache_write_tokens"],
         fields["reasoning_tokens"],
         fields["reported_total_tokens"],
-        *(details.get(name) for name in MODALITY_USAGE_KEYS),
+        fields["usage_details"],
     )
     matched = library_model(fields["provider"], fields["model"]) if fields["model"] else None
 

@@ -73,6 +73,7 @@ REPORTED_KEYS = (
     "output_audio_tokens",
 )
 SIMPLE_KEYS = frozenset(REPORTED_KEYS[:4])
+DETAIL_KEYS = REPORTED_KEYS[5:]  # the keys of Usage.details
 REQUESTS_KEY = "requests"
 UNITS = UnitRegistry(unit_data)  # the library's units: price keys, their usage keys and dimensions
 
@@ -93,12 +94,9 @@ class Usage(NamedTuple):
     cache_write_tokens: int | None = None
     reasoning_tokens: int | None = None
     total_tokens: int | None = None  # only as reported, never derived: it tells conventions apart
-    input_text_tokens: int | None = None
-    input_image_tokens: int | None = None
-    input_audio_tokens: int | None = None
-    input_video_tokens: int | None = None
-    output_text_tokens: int | None = None
-    output_audio_tokens: int | None = None
+    # Per modality, as llm_traces.usage_details keeps them: input_{text,image,audio,video}_tokens,
+    # output_{text,audio}_tokens. A mapping: most calls have none, and build nothing for it.
+    details: Mapping[str, int] | None = None
 
     def cache_outside_input(self) -> bool:
         """Anthropic's API (and instrumentations that copy it) reports cache reads and writes
@@ -127,18 +125,14 @@ class Usage(NamedTuple):
             input_tokens += cache_read + cache_write
         if reasoning > output_tokens:
             output_tokens += reasoning
+        details = self.details or {}
         return (
             input_tokens,
             output_tokens,
             cache_read,
             cache_write,
             reasoning,
-            self.input_text_tokens or 0,
-            self.input_image_tokens or 0,
-            self.input_audio_tokens or 0,
-            self.input_video_tokens or 0,
-            self.output_text_tokens or 0,
-            self.output_audio_tokens or 0,
+            *(count if isinstance(count, int) else 0 for count in map(details.get, DETAIL_KEYS)),
         )
 
 
@@ -152,7 +146,6 @@ class Cost(NamedTuple):
 # and these are built once per LLM call.
 new_usage = partial(tuple.__new__, Usage)
 new_cost = partial(tuple.__new__, Cost)
-NO_MODALITY = (None,) * 6  # Usage's per-modality counts, when a call reports none
 
 
 class Tiered(NamedTuple):
@@ -186,7 +179,7 @@ class Rates:
         if self.terms is not None:
             return self.decomposed_cost(usage.priced())
         # Simple prices, inline (this runs per LLM call): Usage.priced() for the four counts.
-        input_tokens, output_tokens, read, write, reasoning, total = usage[:6]
+        input_tokens, output_tokens, read, write, reasoning, total, _ = usage
         input_tokens = input_tokens or 0
         output_tokens = output_tokens or 0
         read = read or 0

@@ -30,15 +30,9 @@ from observatory_ingest.convert.common import (
     to_json,
 )
 from observatory_ingest.convert.context import ConvertContext
-from observatory_ingest.convert.genai import (
-    MODALITY_USAGE_KEYS,
-    is_llm_call,
-    llm_fields,
-    resource_environment,
-    strip_content,
-)
+from observatory_ingest.convert.genai import is_llm_call, llm_fields, resource_environment, strip_content
 from observatory_ingest.convert.native import MAX_TEXT, POSTGRES_EPOCH_US, add_to_trace_part, span_rows
-from observatory_ingest.convert.pricing import NO_MODALITY, new_usage
+from observatory_ingest.convert.pricing import new_usage
 from observatory_ingest.convert.sanitize import (
     FUTURE_LIMIT_NS,
     NUL,
@@ -302,7 +296,6 @@ class TraceConverter:
             self.context.content,
         )
         provider, model = fields["provider"], fields["model"]
-        details = fields["usage_details"]
         usage = new_usage(
             (
                 fields["prompt_tokens"],
@@ -311,7 +304,7 @@ class TraceConverter:
                 fields["cache_write_tokens"],
                 fields["reasoning_tokens"],
                 fields["reported_total_tokens"],
-                *(tuple(details.get(name) for name in MODALITY_USAGE_KEYS) if details else NO_MODALITY),
+                fields["usage_details"],
             )
         )
         context = self.context

@@ -12,7 +12,6 @@ from typing import Any
 
 import asyncpg
 
-from observatory_ingest.convert.genai import MODALITY_USAGE_KEYS
 from observatory_ingest.convert.pricing import Cost, PriceCatalogue, Usage, canonical_provider, epoch_us
 from observatory_ingest.store.backend import detect_backend
 from observatory_ingest.store.prices import json_value
@@ -64,7 +63,6 @@ def stored(cost: Cost | None) -> tuple[Decimal | None, Decimal | None, Decimal |
 
 def usage_of(row: Any, has_details: bool) -> Usage:
     details = json_value(row["usage_details"]) if has_details else None
-    modality = [details.get(name) for name in MODALITY_USAGE_KEYS] if isinstance(details, dict) else []
     return Usage(
         row["prompt_tokens"],
         row["completion_tokens"],
@@ -72,7 +70,7 @@ def usage_of(row: Any, has_details: bool) -> Usage:
         row["cache_write_tokens"],
         row["reasoning_tokens"],
         row["total_tokens"],  # stored derived as input + output when not reported: same verdict
-        *(value if isinstance(value, int) else None for value in modality),
+        details if isinstance(details, dict) else None,
     )
 
 
