@@ -6,6 +6,7 @@ from typing import Any
 
 from hypothesis import strategies as st
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
+from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, ArrayValue, KeyValue, KeyValueList
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
@@ -35,9 +36,25 @@ any_values = st.recursive(
     ),
     max_leaves=25,
 )
-key_value_lists = st.lists(st.tuples(texts, any_values), max_size=6).map(
-    lambda kvs: [KeyValue(key=k, value=v) for k, v in kvs]
-)
+
+
+def nested_around(leaf: AnyValue, kinds: list[bool]) -> AnyValue:
+    """leaf inside arrays (True) and key-value lists (False), outermost first."""
+    value = leaf
+    for is_array in reversed(kinds):
+        value = (
+            AnyValue(array_value=ArrayValue(values=[value]))
+            if is_array
+            else AnyValue(kvlist_value=KeyValueList(values=[KeyValue(key="k", value=value)]))
+        )
+    return value
+
+
+# Values around MAX_DEPTH (16) and past it, within what the runtime parses (100 levels).
+deep_any_values = st.builds(nested_around, any_values, st.lists(st.booleans(), min_size=12, max_size=30))
+key_value_lists = st.lists(
+    st.tuples(texts, st.one_of(any_values, any_values, deep_any_values)), max_size=6
+).map(lambda kvs: [KeyValue(key=k, value=v) for k, v in kvs])
 ids16 = st.one_of(st.binary(min_size=16, max_size=16), st.binary(max_size=20))
 ids8 = st.one_of(st.binary(min_size=8, max_size=8), st.binary(max_size=10))
 
@@ -110,3 +127,39 @@ def log_requests(draw: Any) -> ExportLogsServiceRequest:
             dropped_attributes_count=draw(st.integers(0, 2**32 - 1)),
         )
     return request
+
+
+@st.composite
+def metrics_requests(draw: Any) -> ExportMetricsServiceRequest:
+    """Every kind of metric, with attributes on the resource, scope, metric (metadata), data
+    points and exemplars."""
+    request = ExportMetricsServiceRequest()
+    resource = request.resource_metrics.add()
+    resource.resource.attributes.extend(draw(key_value_lists))
+    scope = resource.scope_metrics.add()
+    scope.scope.name = draw(texts)
+    scope.scope.attributes.extend(draw(key_value_lists))
+    for index in range(draw(st.integers(1, 3))):
+        metric = scope.metrics.add(name=draw(st.one_of(texts, st.just(f"metric.{index}"))), unit=draw(texts))
+        metric.metadata.extend(draw(key_value_lists))
+        kind = draw(st.sampled_from(["gauge", "sum", "histogram", "exponential_histogram", "summary"]))
+        for _ in range(draw(st.integers(1, 3))):
+            point = getattr(metric, kind).data_points.add(
+                time_unix_nano=draw(timestamps), start_time_unix_nano=draw(timestamps)
+            )
+            point.attributes.extend(draw(key_value_lists))
+            if kind in ("gauge", "sum"):
+                point.as_int = draw(int64)
+            elif kind == "summary":
+                point.count = draw(st.integers(0, 100))
+                point.quantile_values.add(quantile=0.5, value=draw(st.floats(allow_nan=False)))
+            else:
+                point.count = draw(st.integers(0, 100))
+            if kind != "summary":
+                exemplar = point.exemplars.add(time_unix_nano=draw(timestamps), as_double=1.0)
+                exemplar.filtered_attributes.extend(draw(key_value_lists))
+    return request
+
+
+# The name the other strategies' modules use for logs.
+logs_requests = log_requests
