@@ -4,6 +4,9 @@ Go runtime's 10,000 levels is refused."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -32,6 +35,7 @@ from tests.otlp_builders import deep_request
 from tests.strategies import logs_requests, metrics_requests, trace_requests
 from tests.wire_cases import DEEP, TOO_DEEP_TO_READ
 
+ROOT = Path(__file__).resolve().parents[2]
 REQUEST_TYPES = {
     "traces": (ExportTraceServiceRequest, TRACES),
     "metrics": (ExportMetricsServiceRequest, METRICS),
@@ -129,3 +133,32 @@ def test_the_rewrite_reads_requests_as_the_policy_does(data: st.DataObject) -> N
 def test_parse_request_refuses_what_is_not_a_request() -> None:
     with pytest.raises(DecodeError):
         parse_request(ExportLogsServiceRequest, b"\x0a\x05\x0a", LOGS)
+
+
+STACK_PROBE = """
+import sys, threading
+from observatory_ingest.convert.nesting import flatten_values
+from observatory_ingest.convert.wire import decode_trace_request
+from tests.otlp_builders import deep_request
+from tests.wire_cases import DEEP
+traces = [DEEP["array nested 4,997 levels"], DEEP["groups to level 10,000"]]
+others = [(signal, deep_request(name, 2, 4996, "stack")) for signal, name in ((1, "metrics"), (2, "logs"))]
+def read():
+    for payload in traces:
+        decode_trace_request(payload)
+        flatten_values(payload, 0)
+    for signal, payload in others:
+        flatten_values(payload, signal)
+threading.stack_size(64 * 1024)
+thread = threading.Thread(target=read)
+thread.start()
+thread.join()
+"""
+
+
+@native_only
+def test_ten_thousand_levels_are_read_within_a_small_stack() -> None:
+    """The C code reads past MAX_DEPTH without recursion: 10,000 levels fit a 64 KiB thread stack
+    (recursing once per level would take a megabyte and more, and crash the process)."""
+    probe = subprocess.run([sys.executable, "-c", STACK_PROBE], cwd=ROOT, capture_output=True, timeout=120)
+    assert probe.returncode == 0, probe.stderr.decode()[-2000:]
