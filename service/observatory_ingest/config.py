@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import tomllib
 from collections.abc import Callable, Mapping
@@ -74,13 +75,44 @@ def parse_duration(text: str) -> float:
     return seconds
 
 
+def connection_age(text: str) -> float:
+    """A duration gRPC can hold: it counts milliseconds in a signed 32-bit integer."""
+    seconds = parse_duration(text)
+    if seconds * 1000 > 2**31 - 1:
+        raise ValueError(f"must be at most 596h (gRPC counts milliseconds in 32 bits), got {text!r}")
+    return seconds
+
+
 def parse_size(text: str) -> int:
     """Bytes from '64MiB', '512KiB', '1GiB' or a bare number."""
     number, scale = split_unit(text.strip(), {"KiB": 1024, "MiB": 1024**2, "GiB": 1024**3, "B": 1})
     try:
-        return int(float(number) * scale)
+        size = float(number) * scale
     except ValueError:
-        raise ValueError(f"expected a size such as 64MiB, got {text!r}") from None
+        size = math.nan
+    if not math.isfinite(size):
+        raise ValueError(f"expected a size such as 64MiB, got {text!r}")
+    if size < 0:
+        raise ValueError(f"must not be negative, got {text!r}")
+    return int(size)
+
+
+# gRPC reads message sizes and stream counts as C ints.
+GRPC_INT_MAX = 2**31 - 1
+
+
+def grpc_message_size(text: str) -> int:
+    size = parse_size(text)
+    if not 1 <= size <= GRPC_INT_MAX:
+        raise ValueError(f"must be between 1 and {GRPC_INT_MAX} bytes, got {text!r}")
+    return size
+
+
+def grpc_stream_count(text: str) -> int:
+    count = positive_int(text)
+    if count > GRPC_INT_MAX:
+        raise ValueError(f"must be at most {GRPC_INT_MAX}, got {count}")
+    return count
 
 
 def positive_int(text: str) -> int:
@@ -182,7 +214,31 @@ OPTIONS: tuple[Option, ...] = (
         "2",
         "Writer tasks (database connections) per signal, shared by the workers (at least one each)",
     ),
-    Option("max-recv-msg-size", parse_size, "64MiB", "Largest accepted request"),
+    Option(
+        "max-recv-msg-size",
+        grpc_message_size,
+        "64MiB",
+        "Largest accepted request, after decompression (Content-Encoding gzip, deflate or zstd)",
+    ),
+    Option(
+        "grpc-max-concurrent-streams",
+        grpc_stream_count,
+        "100",
+        "Requests one gRPC connection may have in flight at once; the client queues the others",
+    ),
+    Option(
+        "max-connection-age",
+        connection_age,
+        "5m",
+        "gRPC connections are closed (GOAWAY) at this age, so clients reconnect and spread over "
+        "replicas; 0: never",
+    ),
+    Option(
+        "max-connection-age-grace",
+        connection_age,
+        "30s",
+        "Time the calls in flight on a connection closed for its age get to finish",
+    ),
     Option(
         "ack-timeout",
         parse_duration,
@@ -218,6 +274,9 @@ class Settings:
     flush_interval: float
     writers: int
     max_recv_msg_size: int
+    grpc_max_concurrent_streams: int
+    max_connection_age: float
+    max_connection_age_grace: float
     ack_timeout: float
     shutdown_timeout: float
     log_level: str
@@ -322,6 +381,15 @@ def check_consistency(settings: Settings) -> None:
     if settings.batch_size > settings.queue_size:
         raise ConfigError(
             f"invalid --batch-size: {settings.batch_size} exceeds --queue-size {settings.queue_size}"
+        )
+    if 0 < settings.max_connection_age < 1:
+        age = settings.max_connection_age
+        raise ConfigError(f"invalid --max-connection-age: must be 0 (never) or at least 1s, got {age:g}s")
+    if settings.max_connection_age and settings.max_connection_age_grace < settings.ack_timeout:
+        # An Export waits up to --ack-timeout for its commit; a shorter grace would cut it off.
+        raise ConfigError(
+            f"invalid --max-connection-age-grace: {settings.max_connection_age_grace:g}s is shorter than "
+            f"--ack-timeout {settings.ack_timeout:g}s"
         )
     if settings.database_url is not None and not settings.database_url.startswith(
         ("postgres://", "postgresql://")

@@ -52,6 +52,12 @@ REQUESTS = Counter(
     "Export requests by outcome (gRPC status code name)",
     ["signal", "transport", "code"],
 )
+UNEXPECTED_ERRORS = Counter(
+    "observatory_receiver_unexpected_errors_total",
+    "Export requests that failed with an error the service does not classify (a bug, logged with "
+    "its cause); answered UNAVAILABLE / 503 so that the client retries",
+    ["signal", "transport", "error"],
+)
 EXPORT_DURATION = Histogram(
     "observatory_receiver_export_duration_seconds",
     "Export latency from decoded request to answer, commit included",
@@ -100,7 +106,9 @@ WRITE_RETRIES = Counter(
     "observatory_writer_retries_total", "Batch writes retried after a failure", ["signal", "kind"]
 )
 DATABASE_ERRORS = Counter(
-    "observatory_database_errors_total", "Database errors seen by writers, by kind", ["kind"]
+    "observatory_database_errors_total",
+    "Database errors by operation (write, key_lookup, price_reload, readiness_probe) and kind",
+    ["operation", "kind"],
 )
 ROWS_REJECTED_BY_DATABASE = Counter(
     "observatory_writer_rejected_rows_total",
@@ -125,6 +133,6 @@ POOL_IN_USE = Gauge(
 )
 READY = Gauge(
     "observatory_ready",
-    "1 when ready to accept data (migrated, database reachable, running)",
+    "1 when ready to accept data (migrated, database reachable, receivers listening, running)",
     multiprocess_mode="livemin",
 )

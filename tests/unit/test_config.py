@@ -6,6 +6,7 @@ import pytest
 
 from observatory_ingest.cli.main import main
 from observatory_ingest.config import ConfigError, ListenAddress, load_settings, mask_dsn
+from observatory_ingest.receiver.grpc import connection_age_options
 
 
 def test_defaults() -> None:
@@ -17,8 +18,10 @@ def test_defaults() -> None:
     assert (settings.queue_size, settings.batch_size, settings.writers) == (100000, 5000, 2)
     assert settings.flush_interval == 0.0
     assert settings.max_recv_msg_size == 64 * 1024 * 1024
+    assert settings.grpc_max_concurrent_streams == 100
     assert settings.migrate is True
     assert settings.data_dir.name == "observatory-ingest"
+    assert (settings.max_connection_age, settings.max_connection_age_grace) == (300.0, 30.0)
 
 
 def test_flags_beat_environment_beat_file_beat_defaults(tmp_path: Path) -> None:
@@ -63,8 +66,75 @@ def test_database_url_falls_back_to_plain_database_url_env() -> None:
             "invalid flag for --flush-interval: expected a duration such as 200ms, 5s or 1m, got 'soon'",
         ),
         ({"log_format": "xml"}, {}, "invalid flag for --log-format: must be one of json, logfmt, got 'xml'"),
+        (
+            {"flush_interval": "-1s"},
+            {},
+            "invalid flag for --flush-interval: must not be negative, got '-1s'",
+        ),
+        (
+            {"max_recv_msg_size": "-1"},
+            {},
+            "invalid flag for --max-recv-msg-size: must not be negative, got '-1'",
+        ),
+        (
+            {},
+            {"OBSERVATORY_QUEUE_MEMORY": "-32MiB"},
+            "invalid environment variable OBSERVATORY_QUEUE_MEMORY for --queue-memory: "
+            "must not be negative, got '-32MiB'",
+        ),
+        (
+            {"max_attribute_bytes": "-0.5KiB"},
+            {},
+            "invalid flag for --max-attribute-bytes: must not be negative, got '-0.5KiB'",
+        ),
+        (
+            {"max_attribute_bytes": "inf"},
+            {},
+            "invalid flag for --max-attribute-bytes: expected a size such as 64MiB, got 'inf'",
+        ),
+        (
+            {"queue_memory": "nanMiB"},
+            {},
+            "invalid flag for --queue-memory: expected a size such as 64MiB, got 'nanMiB'",
+        ),
+        (
+            {"max_recv_msg_size": "2GiB"},
+            {},
+            "invalid flag for --max-recv-msg-size: must be between 1 and 2147483647 bytes, got '2GiB'",
+        ),
+        (
+            {"max_recv_msg_size": "0"},
+            {},
+            "invalid flag for --max-recv-msg-size: must be between 1 and 2147483647 bytes, got '0'",
+        ),
+        (
+            {"grpc_max_concurrent_streams": "0"},
+            {},
+            "invalid flag for --grpc-max-concurrent-streams: must be at least 1, got 0",
+        ),
+        (
+            {"grpc_max_concurrent_streams": "4294967296"},
+            {},
+            "invalid flag for --grpc-max-concurrent-streams: must be at most 2147483647, got 4294967296",
+        ),
         ({"migrate": "maybe"}, {}, "invalid flag for --migrate: expected true or false, got 'maybe'"),
         ({"batch_size": "10", "queue_size": "5"}, {}, "invalid --batch-size: 10 exceeds --queue-size 5"),
+        (
+            {"max_connection_age": "500ms"},
+            {},
+            "invalid --max-connection-age: must be 0 (never) or at least 1s, got 0.5s",
+        ),
+        (
+            {"max_connection_age": "1000h"},
+            {},
+            "invalid flag for --max-connection-age: must be at most 596h (gRPC counts milliseconds "
+            "in 32 bits), got '1000h'",
+        ),
+        (
+            {"max_connection_age_grace": "5s"},
+            {},
+            "invalid --max-connection-age-grace: 5s is shorter than --ack-timeout 10s",
+        ),
         (
             {"database_url": "mysql://x"},
             {},
@@ -76,6 +146,17 @@ def test_invalid_values_name_the_option(flags: dict[str, str], environ: dict[str
     with pytest.raises(ConfigError) as raised:
         load_settings(flags, environ=environ)
     assert str(raised.value) == message
+
+
+def test_connection_age_becomes_grpc_server_options() -> None:
+    settings = load_settings({"max_connection_age": "2m", "max_connection_age_grace": "15s"}, environ={})
+    assert connection_age_options(settings.max_connection_age, settings.max_connection_age_grace) == [
+        ("grpc.max_connection_age_ms", 120_000),
+        ("grpc.max_connection_age_grace_ms", 15_000),
+    ]
+    # 0 turns it off, whatever the grace (which then needs no room for --ack-timeout).
+    never = load_settings({"max_connection_age": "0", "max_connection_age_grace": "0s"}, environ={})
+    assert connection_age_options(never.max_connection_age, never.max_connection_age_grace) == []
 
 
 def test_unknown_file_option_is_refused(tmp_path: Path) -> None:
@@ -107,4 +188,14 @@ def test_cli_print_config_and_exit_codes(
     assert main(["serve", "--writers", "0"]) == 2
     assert capsys.readouterr().err.strip().splitlines() == [
         "observatory-ingest: error: invalid flag for --writers: must be at least 1, got 0"
+    ]
+
+
+@pytest.mark.parametrize("arguments", [["--max-recv-msg-size=-1"], ["--max-recv-msg-size", "-1"]])
+def test_a_negative_size_flag_exits_2_with_one_line(
+    arguments: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["serve", *arguments]) == 2
+    assert capsys.readouterr().err.strip().splitlines() == [
+        "observatory-ingest: error: invalid flag for --max-recv-msg-size: must not be negative, got '-1'"
     ]

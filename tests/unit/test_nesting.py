@@ -32,7 +32,7 @@ from observatory_ingest.signals import SIGNALS
 from tests.depth_reference import parsed_as_the_policy_reads
 from tests.native_marks import native_only
 from tests.otlp_builders import deep_request
-from tests.strategies import logs_requests, metrics_requests, trace_requests
+from tests.strategies import log_requests, metric_requests, trace_requests
 from tests.wire_cases import DEEP, TOO_DEEP_TO_READ
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -121,7 +121,7 @@ def test_values_past_max_depth_convert_alike_read_at_once_or_rewritten(signal: s
 @given(st.data())
 def test_the_rewrite_reads_requests_as_the_policy_does(data: st.DataObject) -> None:
     signal = data.draw(st.sampled_from(list(REQUEST_TYPES)))
-    strategy = {"traces": trace_requests, "metrics": metrics_requests, "logs": logs_requests}[signal]
+    strategy = {"traces": trace_requests, "metrics": metric_requests, "logs": log_requests}[signal]
     request = data.draw(strategy())
     request_type, number = REQUEST_TYPES[signal]
     payload = request.SerializeToString()

@@ -34,6 +34,12 @@ from observatory_ingest.convert.sanitize import (
     text,
 )
 
+
+def varchar(value: object, limit: int) -> str | None:
+    """A GenAI attribute of any type (an int, a list...) as its VARCHAR column can hold it."""
+    return None if value is None else text(value if value.__class__ is str else str(value), limit)
+
+
 TRACE_FLAGS_MASK = 0xFF  # LogRecord.flags: bits 0-7 are the W3C trace flags, the rest reserved
 SEVERITY_NAMES = ("TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL")
 
@@ -163,7 +169,9 @@ def log_row(
     severity = text(severity_text(record), 20)
     event_name = optional_text(record.event_name, 255)
     if genai:
-        model = first(record_attributes, RESPONSE_MODEL_KEYS) or first(record_attributes, REQUEST_MODEL_KEYS)
+        model = varchar(
+            first(record_attributes, RESPONSE_MODEL_KEYS) or first(record_attributes, REQUEST_MODEL_KEYS), 255
+        )
         llm_rows.append(
             (
                 record_id,
@@ -171,7 +179,7 @@ def log_row(
                 timestamp,
                 trace_hex,
                 span_hex,
-                first(record_attributes, PROVIDER_KEYS),
+                varchar(first(record_attributes, PROVIDER_KEYS), 100),
                 model,
                 event_name,
                 record.severity_number,
