@@ -152,12 +152,14 @@ def log_row(
 ) -> Row:
     """The logs row of one record; a GenAI record also adds its llm_logs row."""
     event_time, observed, fixed = record_times(record, context.received_ns)
-    # Logs carry no id: the record's own bytes and origin identify it across replays.
-    record_id = derived_id(project, origin, record.SerializeToString(deterministic=True))
     record_attributes = attributes(record.attributes, context.max_attribute_bytes)
     if fixed:
         record_attributes[SANITIZED_KEY] = fixed
     body = text(body_text(record.body), MAX_TEXT)
+    # Logs carry no id: the record's own bytes and origin identify it across replays. Hashed once
+    # its values are read: values nested too deep are the marker in the message too, as they are
+    # when the request had to be rewritten (convert/nesting.py).
+    record_id = derived_id(project, origin, record.SerializeToString(deterministic=True))
     genai = is_genai_record(record, record_attributes)
     if genai and not context.content.keep:
         record_attributes, body = strip_content(record_attributes), ""
