@@ -6,8 +6,10 @@ from typing import Any
 
 from hypothesis import strategies as st
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
+from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, ArrayValue, KeyValue, KeyValueList
+from opentelemetry.proto.metrics.v1.metrics_pb2 import Metric
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
 # Protobuf strings must be valid UTF-8: no lone surrogates. NUL and every other code point are fair.
@@ -35,7 +37,58 @@ any_values = st.recursive(
     ),
     max_leaves=25,
 )
-key_value_lists = st.lists(st.tuples(texts, any_values), max_size=6).map(
+# The attributes the LLM layer reads, in its three convention families (current OTel GenAI, older
+# OTel / OpenLLMetry, OpenInference), drawn beside arbitrary keys.
+GENAI_KEYS = (
+    "gen_ai.provider.name",
+    "gen_ai.operation.name",
+    "gen_ai.request.model",
+    "gen_ai.response.model",
+    "gen_ai.usage.input_tokens",
+    "gen_ai.usage.output_tokens",
+    "gen_ai.usage.cache_read.input_tokens",
+    "gen_ai.usage.cache_creation.input_tokens",
+    "gen_ai.usage.reasoning.output_tokens",
+    "gen_ai.response.finish_reasons",
+    "gen_ai.input.messages",
+    "gen_ai.output.messages",
+    "gen_ai.system_instructions",
+    "gen_ai.system",
+    "llm.request.type",
+    "gen_ai.usage.prompt_tokens",
+    "gen_ai.usage.completion_tokens",
+    "gen_ai.prompt.0.role",
+    "gen_ai.prompt.0.content",
+    "gen_ai.completion.0.content",
+    "gen_ai.completion.0.finish_reason",
+    "llm.provider",
+    "llm.system",
+    "llm.model_name",
+    "openinference.span.kind",
+    "llm.token_count.prompt",
+    "llm.token_count.completion",
+    "llm.token_count.prompt_details.cache_read",
+    "llm.token_count.completion_details.reasoning",
+    "llm.input_messages.0.message.role",
+    "llm.input_messages.0.message.content",
+    "llm.output_messages.0.message.content",
+    "llm.finish_reason",
+    "input.value",
+    "output.value",
+)
+GENAI_VALUES = st.one_of(
+    st.sampled_from(
+        ["openai", "anthropic", "gcp.gemini", "chat", "LLM", "gpt-4o", "claude-3-5-sonnet", "stop"]
+    ),
+    st.integers(-5, 10**7).map(str),
+)
+attribute_keys = st.one_of(texts, st.sampled_from(GENAI_KEYS))
+attribute_values = st.one_of(
+    any_values,
+    GENAI_VALUES.map(lambda v: AnyValue(string_value=v)),
+    st.integers(-5, 10**7).map(lambda v: AnyValue(int_value=v)),
+)
+key_value_lists = st.lists(st.tuples(attribute_keys, attribute_values), max_size=6).map(
     lambda kvs: [KeyValue(key=k, value=v) for k, v in kvs]
 )
 ids16 = st.one_of(st.binary(min_size=16, max_size=16), st.binary(max_size=20))
@@ -109,4 +162,73 @@ def log_requests(draw: Any) -> ExportLogsServiceRequest:
             flags=draw(st.integers(0, 2**32 - 1)),
             dropped_attributes_count=draw(st.integers(0, 2**32 - 1)),
         )
+    return request
+
+
+METRIC_NAMES = (
+    "gen_ai.client.token.usage",
+    "gen_ai.client.operation.duration",
+    "gen_ai.client.inference.operation.duration",
+    "http.server.duration",
+)
+doubles = st.floats(allow_nan=True, allow_infinity=True)
+
+
+def number_point(draw: Any, point: Any) -> None:
+    point.attributes.extend(draw(key_value_lists))
+    point.start_time_unix_nano, point.time_unix_nano = draw(timestamps), draw(timestamps)
+    if draw(st.booleans()):
+        point.as_int = draw(int64)
+    else:
+        point.as_double = draw(doubles)
+    for _ in range(draw(st.integers(0, 1))):
+        point.exemplars.add(
+            time_unix_nano=draw(timestamps), as_double=draw(doubles), trace_id=draw(ids16), span_id=draw(ids8)
+        )
+    point.flags = draw(st.integers(0, 1))
+
+
+@st.composite
+def metrics(draw: Any) -> Metric:
+    metric = Metric(name=draw(st.one_of(st.sampled_from(METRIC_NAMES), texts)), unit=draw(texts))
+    kind = draw(st.sampled_from(["gauge", "sum", "histogram", "exponential_histogram", "summary"]))
+    for _ in range(draw(st.integers(1, 3))):
+        if kind in ("gauge", "sum"):
+            number_point(draw, getattr(metric, kind).data_points.add())
+            if kind == "sum":
+                metric.sum.aggregation_temporality = draw(st.integers(0, 2))
+                metric.sum.is_monotonic = draw(st.booleans())
+        elif kind == "histogram":
+            point = metric.histogram.data_points.add(
+                count=draw(uint64), time_unix_nano=draw(timestamps), attributes=draw(key_value_lists)
+            )
+            bounds = draw(st.lists(doubles, max_size=4))
+            point.explicit_bounds.extend(bounds)
+            point.bucket_counts.extend(
+                draw(st.lists(uint64, min_size=len(bounds) + 1, max_size=len(bounds) + 1))
+            )
+            if draw(st.booleans()):
+                point.sum, point.min, point.max = draw(doubles), draw(doubles), draw(doubles)
+        elif kind == "exponential_histogram":
+            point = metric.exponential_histogram.data_points.add(
+                count=draw(uint64), scale=draw(st.integers(-10, 20)), zero_count=draw(uint64)
+            )
+            point.positive.offset = draw(st.integers(-(2**31), 2**31 - 1))
+            point.positive.bucket_counts.extend(draw(st.lists(uint64, max_size=4)))
+            point.time_unix_nano = draw(timestamps)
+        else:
+            point = metric.summary.data_points.add(count=draw(uint64), sum=draw(doubles))
+            point.quantile_values.add(quantile=draw(doubles), value=draw(doubles))
+            point.time_unix_nano = draw(timestamps)
+    return metric
+
+
+@st.composite
+def metric_requests(draw: Any) -> ExportMetricsServiceRequest:
+    request = ExportMetricsServiceRequest()
+    resource = request.resource_metrics.add()
+    resource.resource.attributes.extend(draw(key_value_lists))
+    scope = resource.scope_metrics.add()
+    scope.scope.name = draw(long_texts)
+    scope.metrics.extend(draw(st.lists(metrics(), min_size=1, max_size=3)))
     return request

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import logging
 import time
@@ -9,13 +10,18 @@ from dataclasses import dataclass
 
 import asyncpg
 
+from observatory_ingest import telemetry
 from observatory_ingest.convert.common import DEFAULT_PROJECT_ID
-from observatory_ingest.errors import Unauthenticated
+from observatory_ingest.errors import DatabaseUnavailable, Unauthenticated
+from observatory_ingest.store.failures import failure_kind, is_data_error
 from observatory_ingest.store.keys import key_hash, lookup_prefix
 
 log = logging.getLogger(__name__)
 
 CACHE_TTL_S = 30.0
+# A key lookup waits no longer than this for the database (connecting included), then the client
+# is told to retry: an exporter's own timeout is typically 10 s.
+LOOKUP_TIMEOUT_S = 2.0
 
 
 def credentials_from(headers: dict[str, str]) -> str | None:
@@ -47,10 +53,17 @@ class Authenticator:
     by prefix, compared by hash in constant time, and cached briefly (revocation applies within
     CACHE_TTL_S)."""
 
-    def __init__(self, required: bool, pool: asyncpg.Pool | None = None, ttl: float = CACHE_TTL_S) -> None:
+    def __init__(
+        self,
+        required: bool,
+        pool: asyncpg.Pool | None = None,
+        ttl: float = CACHE_TTL_S,
+        lookup_timeout: float = LOOKUP_TIMEOUT_S,
+    ) -> None:
         self.required = required
         self.pool = pool
         self.ttl = ttl
+        self.lookup_timeout = lookup_timeout
         self._cache: dict[str, tuple[float, KeyRecord | None]] = {}  # prefix -> (fetched at, record)
 
     async def project_for(self, key: str | None) -> Project:
@@ -70,13 +83,7 @@ class Authenticator:
         cached = self._cache.get(prefix)
         if cached is not None and now - cached[0] < self.ttl:
             return cached[1]
-        assert self.pool is not None
-        row = await self.pool.fetchrow(
-            "UPDATE api_keys k SET last_used_at = now() FROM projects p "
-            "WHERE k.key_prefix = $1 AND p.id = k.project_id "
-            "RETURNING k.project_id, p.name, k.key_hash, k.revoked_at IS NOT NULL AS revoked",
-            prefix,
-        )
+        row = await self._fetch(prefix)
         record = (
             KeyRecord(Project(str(row["project_id"]), row["name"]), bytes(row["key_hash"]), row["revoked"])
             if row
@@ -86,3 +93,23 @@ class Authenticator:
             self._cache.clear()
         self._cache[prefix] = (now, record)
         return record
+
+    async def _fetch(self, prefix: str) -> asyncpg.Record | None:
+        """The key's row, classified like the writers' errors: an outage or a timeout answers
+        UNAVAILABLE (retry), a value the database refuses is an invalid key."""
+        assert self.pool is not None
+        try:
+            async with asyncio.timeout(self.lookup_timeout):
+                return await self.pool.fetchrow(
+                    "UPDATE api_keys k SET last_used_at = now() FROM projects p "
+                    "WHERE k.key_prefix = $1 AND p.id = k.project_id "
+                    "RETURNING k.project_id, p.name, k.key_hash, k.revoked_at IS NOT NULL AS revoked",
+                    prefix,
+                )
+        except Exception as error:
+            if is_data_error(error):  # e.g. a NUL character in the presented key
+                raise Unauthenticated("invalid or revoked API key") from None
+            telemetry.DATABASE_ERRORS.labels("key_lookup", failure_kind(error)).inc()
+            raise DatabaseUnavailable(
+                "cannot check the API key: the database is unreachable at the moment; retry later"
+            ) from None

@@ -79,9 +79,32 @@ def parse_size(text: str) -> int:
     """Bytes from '64MiB', '512KiB', '1GiB' or a bare number."""
     number, scale = split_unit(text.strip(), {"KiB": 1024, "MiB": 1024**2, "GiB": 1024**3, "B": 1})
     try:
-        return int(float(number) * scale)
+        size = float(number) * scale
     except ValueError:
-        raise ValueError(f"expected a size such as 64MiB, got {text!r}") from None
+        size = math.nan
+    if not math.isfinite(size):
+        raise ValueError(f"expected a size such as 64MiB, got {text!r}")
+    if size < 0:
+        raise ValueError(f"must not be negative, got {text!r}")
+    return int(size)
+
+
+# gRPC reads message sizes and stream counts as C ints.
+GRPC_INT_MAX = 2**31 - 1
+
+
+def grpc_message_size(text: str) -> int:
+    size = parse_size(text)
+    if not 1 <= size <= GRPC_INT_MAX:
+        raise ValueError(f"must be between 1 and {GRPC_INT_MAX} bytes, got {text!r}")
+    return size
+
+
+def grpc_stream_count(text: str) -> int:
+    count = positive_int(text)
+    if count > GRPC_INT_MAX:
+        raise ValueError(f"must be at most {GRPC_INT_MAX}, got {count}")
+    return count
 
 
 def positive_int(text: str) -> int:
@@ -238,7 +261,18 @@ OPTIONS: tuple[Option, ...] = (
         "2",
         "Writer tasks (database connections) per signal, shared by the workers (at least one each)",
     ),
-    Option("max-recv-msg-size", parse_size, "64MiB", "Largest accepted request"),
+    Option(
+        "max-recv-msg-size",
+        grpc_message_size,
+        "64MiB",
+        "Largest accepted request, after decompression (Content-Encoding gzip, deflate or zstd)",
+    ),
+    Option(
+        "grpc-max-concurrent-streams",
+        grpc_stream_count,
+        "100",
+        "Requests one gRPC connection may have in flight at once; the client queues the others",
+    ),
     Option(
         "ack-timeout",
         parse_duration,
@@ -277,6 +311,7 @@ class Settings:
     flush_interval: float
     writers: int
     max_recv_msg_size: int
+    grpc_max_concurrent_streams: int
     ack_timeout: float
     shutdown_timeout: float
     log_level: str

@@ -1,4 +1,4 @@
-"""Why an Export failed, in the service's own words; receiver/status.py maps them to codes."""
+"""Why an Export failed, in the service's own words; outcomes.py maps them to codes."""
 
 
 class IngestError(Exception):
@@ -27,6 +27,10 @@ class PayloadTooLarge(IngestError):
 
 class UnsupportedContentType(IngestError):
     """OTLP/HTTP accepts application/x-protobuf and application/json only."""
+
+
+class UnsupportedContentEncoding(IngestError):
+    """A Content-Encoding the service cannot decode (it decodes gzip, deflate and zstd)."""
 
 
 class Unauthenticated(IngestError):

@@ -1,24 +1,31 @@
-"""Transport-agnostic Export: decode, convert, queue, wait for commit, answer, and count it all."""
+"""Transport-agnostic Export: decode, convert, queue, wait for commit, answer, and count it all.
+
+A failed Export becomes its Outcome here, once: counted, logged if unexpected, and handed to the
+transport to render (gRPC status or HTTP status with a google.rpc.Status body).
+"""
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from google.protobuf.message import DecodeError
+from google.protobuf.message import DecodeError, Message
 
 from observatory_ingest import telemetry
 from observatory_ingest.auth import Authenticator
 from observatory_ingest.convert.common import DEFAULT_MAX_ATTRIBUTE_BYTES, MAX_REASONS, Converted
 from observatory_ingest.convert.context import ContentPolicy, ConvertContext
 from observatory_ingest.errors import InvalidRequest
-from observatory_ingest.outcomes import outcome_for
+from observatory_ingest.outcomes import Outcome, outcome_for
 from observatory_ingest.pipeline.signal_pipeline import SignalPipeline
 from observatory_ingest.pipeline.verdict import ALL_STORED, RowRefusal
 from observatory_ingest.signals import Signal
 from observatory_ingest.store.prices import PriceCatalog
+
+log = logging.getLogger(__name__)
 
 # Called with --max-attribute-bytes (the trace decoder caps attributes as it reads them).
 Decoder = Callable[[int], Any]
@@ -58,9 +65,9 @@ class Ingestor:
         wire_bytes: int,
         credentials: str | None = None,
         deadline: float | None = None,
-    ) -> Any:
+    ) -> Message | Outcome:
         """Store the request's items for the project its credentials name; return the OTLP
-        response (partial success if some were rejected). Raises IngestError or QueueFull when
+        response (partial success if some were rejected), or the Outcome of the failure when
         nothing was stored."""
         started = time.perf_counter()
         labels = (signal.name, transport)
@@ -85,11 +92,7 @@ class Ingestor:
                 else ALL_STORED
             )
         except Exception as error:
-            code = outcome_for(error).grpc_code.name
-            telemetry.REQUESTS.labels(*labels, code).inc()
-            if items:
-                telemetry.ITEMS_REFUSED.labels(*labels, code.lower()).inc(items)
-            raise
+            return self.refuse(signal, transport, error, items)
         finally:
             telemetry.EXPORT_DURATION.labels(*labels).observe(time.perf_counter() - started)
         telemetry.REQUESTS.labels(*labels, "OK").inc()
@@ -102,7 +105,25 @@ class Ingestor:
             partial = signal.partial_success_type(error_message=counts.error_message)
             setattr(partial, signal.rejected_field, counts.rejected)
             response.partial_success.CopyFrom(partial)
-        return response
+        return response  # type: ignore[no-any-return]
+
+    def refuse(self, signal: Signal, transport: str, error: Exception, items: int = 0) -> Outcome:
+        """The outcome of a failed request (also of one a transport refused before export, e.g. an
+        unsupported content type): counted, and logged with its cause when unexpected."""
+        outcome = outcome_for(error)
+        labels = (signal.name, transport)
+        code = outcome.grpc_code.name
+        telemetry.REQUESTS.labels(*labels, code).inc()
+        if items:
+            telemetry.ITEMS_REFUSED.labels(*labels, code.lower()).inc(items)
+        if outcome.unexpected:
+            telemetry.UNEXPECTED_ERRORS.labels(*labels, type(error).__name__).inc()
+            log.error(
+                "export failed unexpectedly; answered UNAVAILABLE so that the client retries",
+                exc_info=error,
+                extra={"signal": signal.name, "transport": transport},
+            )
+        return outcome
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,5 @@
-"""Readiness: migrations done, database reachable, not shutting down. Watchers hear changes."""
+"""Readiness: migrations done, database reachable, every receiver listening, not shutting down.
+Watchers hear changes."""
 
 from __future__ import annotations
 
@@ -12,12 +13,16 @@ class Health:
     def __init__(self) -> None:
         self.migrated = False
         self.database_reachable = False
+        # Ready means a client that trusts /readyz can connect to gRPC and HTTP alike.
+        self.receivers_listening = False
         self.shutting_down = False
         self._watchers: list[Callable[[bool], None]] = []
 
     @property
     def ready(self) -> bool:
-        return self.migrated and self.database_reachable and not self.shutting_down
+        return (
+            self.migrated and self.database_reachable and self.receivers_listening and not self.shutting_down
+        )
 
     def watch(self, watcher: Callable[[bool], None]) -> None:
         self._watchers.append(watcher)

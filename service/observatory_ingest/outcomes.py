@@ -1,4 +1,9 @@
-"""The one place where failures become gRPC and HTTP status codes."""
+"""The one place where failures become gRPC and HTTP status codes.
+
+Every error has one outcome. Errors the service does not recognise are retryable (UNAVAILABLE /
+503 with a retry hint), as in the OpenTelemetry Collector's receivers: a bug of ours should cost
+the client a retry, not its data. Whoever renders them logs and counts them (export.py).
+"""
 
 from __future__ import annotations
 
@@ -16,6 +21,7 @@ from observatory_ingest.errors import (
     ProjectOverLimit,
     ShuttingDown,
     Unauthenticated,
+    UnsupportedContentEncoding,
     UnsupportedContentType,
 )
 from observatory_ingest.pipeline.queue import QueueFull
@@ -30,6 +36,8 @@ class Outcome:
     http_status: int
     message: str
     retry_after_s: float | None = None
+    # Not one of the service's own errors: a bug or an unforeseen failure, logged with its cause.
+    unexpected: bool = False
 
 
 def outcome_for(error: BaseException) -> Outcome:
@@ -43,6 +51,9 @@ def outcome_for(error: BaseException) -> Outcome:
             return Outcome(grpc.StatusCode.RESOURCE_EXHAUSTED, 413, str(error))
         case UnsupportedContentType():
             return Outcome(grpc.StatusCode.INVALID_ARGUMENT, 415, str(error))
+        case UnsupportedContentEncoding():
+            # 415, never 400: a client may retry uncompressed, and must not drop the data as bad.
+            return Outcome(grpc.StatusCode.UNIMPLEMENTED, 415, str(error))
         case QueueFull():
             # RESOURCE_EXHAUSTED is retryable for OTLP clients only with RetryInfo attached.
             return Outcome(
@@ -59,7 +70,14 @@ def outcome_for(error: BaseException) -> Outcome:
         case ShuttingDown():
             return Outcome(grpc.StatusCode.UNAVAILABLE, 503, str(error), OUTAGE_RETRY_AFTER_S)
         case _:
-            return Outcome(grpc.StatusCode.INTERNAL, 500, f"internal error: {type(error).__name__}")
+            # The message names the type only: the details are in the log, not for the client.
+            return Outcome(
+                grpc.StatusCode.UNAVAILABLE,
+                503,
+                f"internal error ({type(error).__name__}); retry later",
+                OUTAGE_RETRY_AFTER_S,
+                unexpected=True,
+            )
 
 
 def rpc_status(outcome: Outcome) -> status_pb2.Status:

@@ -52,6 +52,12 @@ REQUESTS = Counter(
     "Export requests by outcome (gRPC status code name)",
     ["signal", "transport", "code"],
 )
+UNEXPECTED_ERRORS = Counter(
+    "observatory_receiver_unexpected_errors_total",
+    "Export requests that failed with an error the service does not classify (a bug, logged with "
+    "its cause); answered UNAVAILABLE / 503 so that the client retries",
+    ["signal", "transport", "error"],
+)
 EXPORT_DURATION = Histogram(
     "observatory_receiver_export_duration_seconds",
     "Export latency from decoded request to answer, commit included",
@@ -122,11 +128,6 @@ PROJECT_QUEUE_SIZE = Gauge(
     ["signal", "project"],
     multiprocess_mode="livesum",
 )
-PROJECT_LIMITS_REFRESH_FAILURES = Counter(
-    "observatory_project_limits_refresh_failures_total",
-    "Reloads of project_limits that failed (the previous limits stay), by kind",
-    ["kind"],
-)
 
 BATCHES = Counter("observatory_writer_batches_total", "Transactions committed", ["signal"])
 ROWS_WRITTEN = Counter(
@@ -149,7 +150,9 @@ WRITE_RETRIES = Counter(
     "observatory_writer_retries_total", "Batch writes retried after a failure", ["signal", "kind"]
 )
 DATABASE_ERRORS = Counter(
-    "observatory_database_errors_total", "Database errors seen by writers, by kind", ["kind"]
+    "observatory_database_errors_total",
+    "Database errors by operation (write, key_lookup, price_reload, limits_reload, readiness_probe) and kind",
+    ["operation", "kind"],
 )
 ROWS_REJECTED_BY_DATABASE = Counter(
     "observatory_writer_rejected_rows_total",
@@ -174,6 +177,6 @@ POOL_IN_USE = Gauge(
 )
 READY = Gauge(
     "observatory_ready",
-    "1 when ready to accept data (migrated, database reachable, running)",
+    "1 when ready to accept data (migrated, database reachable, receivers listening, running)",
     multiprocess_mode="livemin",
 )

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+import socket
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from urllib.parse import urlsplit, urlunsplit
@@ -99,6 +100,12 @@ def database(empty_database: str) -> str:
     """A fresh database with every migration applied."""
     asyncio.run(apply_migrations(empty_database))
     return empty_database
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 def service_settings(dsn: str, **overrides: object) -> Settings:

@@ -179,7 +179,7 @@ async def test_bad_input_codes_and_status_bodies(service: RunningService) -> Non
     status, body, _ = await post(
         service, "traces", b'{"resourceSpans": [{"scopeSpans": [{"spans": [{"traceId": "zz"}]}]}]}', JSON
     )
-    assert status == 400 and "traceId must be hex" in orjson.loads(body)["message"]
+    assert status == 400 and "spans[0].traceId: must be hex" in orjson.loads(body)["message"]
     status, body, _ = await post(service, "metrics", b"x", "text/plain")
     assert status == 415 and "unsupported content type 'text/plain'" in orjson.loads(body)["message"]
     async with aiohttp.ClientSession() as session, session.get(url(service, "traces")) as reply:

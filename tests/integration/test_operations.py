@@ -13,11 +13,13 @@ import asyncpg
 import grpc
 import pytest
 import trustme
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 from prometheus_client.parser import text_string_to_metric_families
 
+from observatory_ingest.receiver.http import HttpReceiver
 from observatory_ingest.runtime.app import RunningService, running_service
 from observatory_ingest.signals import SIGNALS
-from tests.integration.conftest import service_settings
+from tests.integration.conftest import TableLock, free_port, service_settings
 from tests.integration.otlp_client import export
 from tests.otlp_builders import span, trace_request
 
@@ -84,6 +86,90 @@ async def test_healthz_and_readyz(database: str) -> None:
         service.health.update(database_reachable=True, shutting_down=True)
         assert (await get(service.metrics_port, "/readyz"))[0] == 503
         assert (await get(service.metrics_port, "/healthz"))[0] == 200
+
+
+async def grpc_health(port: int) -> int:
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+        response = await health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=5)
+        return int(response.status)
+
+
+async def test_readyz_says_ready_only_once_every_receiver_listens(
+    database: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The HTTP receiver is held just before it binds: migrated, database reachable, gRPC serving,
+    and still not ready, because a client trusting /readyz would meet "connection refused"."""
+    ports = {name: free_port() for name in ("grpc", "http", "metrics")}
+    settings = service_settings(
+        database, **{f"{name}_listen": f"127.0.0.1:{port}" for name, port in ports.items()}
+    )
+    http_starting, release = asyncio.Event(), asyncio.Event()
+    start = HttpReceiver.start
+
+    async def held_start(receiver: HttpReceiver) -> None:
+        http_starting.set()
+        await release.wait()
+        await start(receiver)
+
+    monkeypatch.setattr(HttpReceiver, "start", held_start)
+    stop = asyncio.Event()
+
+    async def serve() -> None:
+        async with running_service(settings):
+            await stop.wait()
+
+    serving = asyncio.create_task(serve())
+    try:
+        await asyncio.wait_for(http_starting.wait(), 60)
+        status, body = await get(ports["metrics"], "/readyz")
+        assert status == 503, body
+        assert '"database_reachable":true' in body and '"receivers_listening":false' in body
+        assert await grpc_health(ports["grpc"]) == health_pb2.HealthCheckResponse.NOT_SERVING
+        with pytest.raises(OSError):
+            await asyncio.open_connection("127.0.0.1", ports["http"])
+        release.set()
+        for _ in range(200):
+            if (await get(ports["metrics"], "/readyz"))[0] == 200:
+                break
+            await asyncio.sleep(0.05)
+        _, writer = await asyncio.open_connection("127.0.0.1", ports["http"])  # ready: it listens
+        writer.close()
+        assert (await get(ports["metrics"], "/readyz"))[0] == 200
+        assert await grpc_health(ports["grpc"]) == health_pb2.HealthCheckResponse.SERVING
+    finally:
+        release.set()
+        stop.set()
+        await serving
+
+
+async def test_one_grpc_connection_has_at_most_max_concurrent_streams_in_flight(database: str) -> None:
+    """With the writers stuck behind a lock, six calls on one connection: two reach the service,
+    the client holds the others back until a stream frees, and all six are stored."""
+    settings = service_settings(database, grpc_max_concurrent_streams=2, ack_timeout="60s")
+    async with running_service(settings) as service:
+        received = "observatory_receiver_received_items_total"
+        before = sample((await get(service.metrics_port, "/metrics"))[1], received, 0.0, transport="grpc")
+        kind = SIGNALS["traces"]
+        async with (
+            TableLock(database, "trace_spans") as lock,
+            grpc.aio.insecure_channel(f"127.0.0.1:{service.grpc_port}") as channel,
+        ):
+            call = channel.unary_unary(kind.grpc_method, response_deserializer=kind.response_type.FromString)
+            # An empty request first: the server's SETTINGS (with the limit) reach the client before
+            # the six (a stream opened before them is refused, a retryable UNAVAILABLE).
+            await call(b"", timeout=10)
+            requests = [
+                trace_request([span(bytes([0x7C, n]) * 8, b"\x01" * 8, "stream")]).SerializeToString()
+                for n in range(6)
+            ]
+            calls = [asyncio.ensure_future(call(request, timeout=90)) for request in requests]
+            await asyncio.sleep(2.0)
+            text = (await get(service.metrics_port, "/metrics"))[1]
+            assert sample(text, received, 0.0, transport="grpc") - before == 2  # one span each
+            await lock.release()
+            await asyncio.gather(*calls)
+        text = (await get(service.metrics_port, "/metrics"))[1]
+        assert sample(text, received, 0.0, transport="grpc") - before == 6
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import random
 import signal
-import socket
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -16,7 +15,7 @@ import grpc
 import pytest
 
 from observatory_ingest.runtime.app import running_service
-from tests.integration.conftest import SERVER_DSN, service_settings
+from tests.integration.conftest import SERVER_DSN, free_port, service_settings
 from tests.integration.otlp_client import export, retry_delay
 from tests.integration.sdk_load import SpanLoad
 from tests.integration.serve_process import ServeProcess
@@ -106,12 +105,6 @@ async def test_database_outage_answers_unavailable_then_recovers_by_itself(
     assert acknowledged <= set(rows), f"{len(acknowledged - set(rows))} acknowledged spans lost"
     assert len(rows) == len(set(rows))
     assert len(acknowledged) > 1000
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 async def test_kill_9_mid_stream_loses_nothing_acknowledged(

@@ -18,6 +18,7 @@ def test_defaults() -> None:
     assert (settings.queue_size, settings.batch_size, settings.writers) == (100000, 5000, 2)
     assert settings.flush_interval == 0.0
     assert settings.max_recv_msg_size == 64 * 1024 * 1024
+    assert settings.grpc_max_concurrent_streams == 100
     assert settings.migrate is True
     assert settings.data_dir.name == "observatory-ingest"
 
@@ -64,6 +65,57 @@ def test_database_url_falls_back_to_plain_database_url_env() -> None:
             "invalid flag for --flush-interval: expected a duration such as 200ms, 5s or 1m, got 'soon'",
         ),
         ({"log_format": "xml"}, {}, "invalid flag for --log-format: must be one of json, logfmt, got 'xml'"),
+        (
+            {"flush_interval": "-1s"},
+            {},
+            "invalid flag for --flush-interval: must not be negative, got '-1s'",
+        ),
+        (
+            {"max_recv_msg_size": "-1"},
+            {},
+            "invalid flag for --max-recv-msg-size: must not be negative, got '-1'",
+        ),
+        (
+            {},
+            {"OBSERVATORY_QUEUE_MEMORY": "-32MiB"},
+            "invalid environment variable OBSERVATORY_QUEUE_MEMORY for --queue-memory: "
+            "must not be negative, got '-32MiB'",
+        ),
+        (
+            {"max_attribute_bytes": "-0.5KiB"},
+            {},
+            "invalid flag for --max-attribute-bytes: must not be negative, got '-0.5KiB'",
+        ),
+        (
+            {"max_attribute_bytes": "inf"},
+            {},
+            "invalid flag for --max-attribute-bytes: expected a size such as 64MiB, got 'inf'",
+        ),
+        (
+            {"queue_memory": "nanMiB"},
+            {},
+            "invalid flag for --queue-memory: expected a size such as 64MiB, got 'nanMiB'",
+        ),
+        (
+            {"max_recv_msg_size": "2GiB"},
+            {},
+            "invalid flag for --max-recv-msg-size: must be between 1 and 2147483647 bytes, got '2GiB'",
+        ),
+        (
+            {"max_recv_msg_size": "0"},
+            {},
+            "invalid flag for --max-recv-msg-size: must be between 1 and 2147483647 bytes, got '0'",
+        ),
+        (
+            {"grpc_max_concurrent_streams": "0"},
+            {},
+            "invalid flag for --grpc-max-concurrent-streams: must be at least 1, got 0",
+        ),
+        (
+            {"grpc_max_concurrent_streams": "4294967296"},
+            {},
+            "invalid flag for --grpc-max-concurrent-streams: must be at most 2147483647, got 4294967296",
+        ),
         ({"migrate": "maybe"}, {}, "invalid flag for --migrate: expected true or false, got 'maybe'"),
         (
             {"rate_limit_items": "lots"},
@@ -148,6 +200,16 @@ def test_cli_print_config_and_exit_codes(
     assert main(["serve", "--writers", "0"]) == 2
     assert capsys.readouterr().err.strip().splitlines() == [
         "observatory-ingest: error: invalid flag for --writers: must be at least 1, got 0"
+    ]
+
+
+@pytest.mark.parametrize("arguments", [["--max-recv-msg-size=-1"], ["--max-recv-msg-size", "-1"]])
+def test_a_negative_size_flag_exits_2_with_one_line(
+    arguments: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["serve", *arguments]) == 2
+    assert capsys.readouterr().err.strip().splitlines() == [
+        "observatory-ingest: error: invalid flag for --max-recv-msg-size: must not be negative, got '-1'"
     ]
 
 

@@ -9,8 +9,12 @@ from observatory_ingest.errors import (
     CommitTimeout,
     DatabaseUnavailable,
     InvalidRequest,
+    PayloadTooLarge,
     ProjectOverLimit,
     ShuttingDown,
+    Unauthenticated,
+    UnsupportedContentEncoding,
+    UnsupportedContentType,
 )
 from observatory_ingest.outcomes import outcome_for, rpc_status
 from observatory_ingest.pipeline.queue import QueueFull
@@ -70,8 +74,47 @@ def test_shutting_down_is_unavailable() -> None:
     assert (outcome.grpc_code, outcome.http_status) == (grpc.StatusCode.UNAVAILABLE, 503)
 
 
-def test_anything_else_is_internal_500_without_details_leaking() -> None:
+def test_unauthenticated_is_401_without_retry() -> None:
+    outcome = outcome_for(Unauthenticated("invalid or revoked API key"))
+    assert (outcome.grpc_code, outcome.http_status) == (grpc.StatusCode.UNAUTHENTICATED, 401)
+    assert retry_delay_seconds(Unauthenticated("x")) is None
+
+
+def test_too_large_is_resource_exhausted_413_without_retry_info() -> None:
+    outcome = outcome_for(PayloadTooLarge("exceeds"))
+    assert (outcome.grpc_code, outcome.http_status) == (grpc.StatusCode.RESOURCE_EXHAUSTED, 413)
+    assert retry_delay_seconds(PayloadTooLarge("x")) is None  # without RetryInfo: not retryable
+
+
+def test_unsupported_content_type_is_415() -> None:
+    assert outcome_for(UnsupportedContentType("text/plain")).http_status == 415
+
+
+def test_unsupported_content_encoding_is_415_never_400() -> None:
+    outcome = outcome_for(UnsupportedContentEncoding("br"))
+    assert (outcome.grpc_code, outcome.http_status) == (grpc.StatusCode.UNIMPLEMENTED, 415)
+
+
+def test_anything_else_is_unavailable_503_with_retry_info_without_details_leaking() -> None:
+    """As in the OpenTelemetry Collector: an error we do not recognise costs a retry, not data."""
     outcome = outcome_for(KeyError("secret internals"))
-    assert (outcome.grpc_code, outcome.http_status) == (grpc.StatusCode.INTERNAL, 500)
-    assert outcome.message == "internal error: KeyError"
-    assert retry_delay_seconds(KeyError("x")) is None
+    assert (outcome.grpc_code, outcome.http_status) == (grpc.StatusCode.UNAVAILABLE, 503)
+    assert outcome.message == "internal error (KeyError); retry later"
+    assert outcome.unexpected
+    assert retry_delay_seconds(KeyError("x")) == 2.0
+
+
+def test_only_unclassified_errors_are_unexpected() -> None:
+    known = [
+        InvalidRequest("x"),
+        Unauthenticated("x"),
+        PayloadTooLarge("x"),
+        UnsupportedContentType("x"),
+        UnsupportedContentEncoding("x"),
+        QueueFull(),
+        DatabaseUnavailable("x"),
+        CommitTimeout("x"),
+        ShuttingDown("x"),
+    ]
+    assert not any(outcome_for(error).unexpected for error in known)
+    assert outcome_for(RuntimeError("bug")).unexpected

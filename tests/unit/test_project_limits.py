@@ -44,36 +44,36 @@ def row(project: str, signal: str, items: float | None, bytes_: float | None = N
 
 
 def failures(kind: str) -> float:
-    value = telemetry.PROJECT_LIMITS_REFRESH_FAILURES.labels(kind)._value.get()
+    value = telemetry.DATABASE_ERRORS.labels("limits_reload", kind)._value.get()
     return float(value)
 
 
 async def test_a_reload_applies_and_a_failed_one_keeps_the_last_good_limits() -> None:
     pool, catalog = FakePool(), ProjectLimitsCatalog(DEFAULT)
     pool.rows = [row("a", "traces", 5)]
-    assert await catalog.refresh_or_keep(pool)  # type: ignore[arg-type]
+    assert await catalog.reload(pool)  # type: ignore[arg-type]
     assert catalog.book.of("a", "traces").items_per_second == 5
     assert catalog.book.of("a", "logs") == DEFAULT
 
     for failure, kind in [
         (OSError("connection refused"), "connection"),
         (asyncpg.exceptions.UndefinedTableError("no project_limits"), "sqlstate_42"),
-        (TimeoutError(), "connection"),
+        (TimeoutError(), "timeout"),
     ]:
         before = failures(kind)
         pool.failure = failure
-        assert not await catalog.refresh_or_keep(pool)  # type: ignore[arg-type]
+        assert not await catalog.reload(pool)  # type: ignore[arg-type]
         assert catalog.book.of("a", "traces").items_per_second == 5
         assert failures(kind) == before + 1
 
-    before = failures("unexpected")
-    pool.failure = KeyError("a defect")
-    assert not await catalog.refresh_or_keep(pool)  # type: ignore[arg-type]
-    assert failures("unexpected") == before + 1
+    before = failures("KeyError")
+    pool.failure = KeyError("a defect")  # not even a database error: still contained
+    assert not await catalog.reload(pool)  # type: ignore[arg-type]
+    assert failures("KeyError") == before + 1
 
     pool.failure = None
     pool.rows = [row("a", "traces", None, math.inf)]
-    assert await catalog.refresh_or_keep(pool)  # type: ignore[arg-type]
+    assert await catalog.reload(pool)  # type: ignore[arg-type]
     assert catalog.book.of("a", "traces") == SignalLimits(1000, math.inf)
 
 

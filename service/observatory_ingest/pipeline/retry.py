@@ -54,7 +54,7 @@ class RetryingWriter:
     async def wait_before_retry(self, error: BaseException, attempt: int) -> None:
         self.health.update(database_reachable=False)
         kind = failure_kind(error)
-        telemetry.DATABASE_ERRORS.labels(kind).inc()
+        telemetry.DATABASE_ERRORS.labels("write", kind).inc()
         telemetry.WRITE_RETRIES.labels(self.signal, kind).inc()
         delay = backoff_delay(attempt)
         log.warning(

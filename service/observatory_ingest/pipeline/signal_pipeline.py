@@ -51,6 +51,11 @@ class SignalPipeline:
             telemetry.QUEUE_MEMORY_CAPACITY.labels(plan.signal).set(queue.capacity_bytes)
         self.update_gauges()
 
+    @property
+    def writing(self) -> int:
+        """Writer tasks inside a transaction right now."""
+        return self.writers.writing
+
     def update_gauges(self) -> None:
         self.queue_size.set(self.queue.size)
         self.queue_memory.set(self.queue.memory)

@@ -15,7 +15,7 @@ from observatory_ingest.auth import credentials_from
 from observatory_ingest.config import ListenAddress
 from observatory_ingest.export import Ingestor, protobuf_decoder
 from observatory_ingest.health import Health
-from observatory_ingest.outcomes import outcome_for, rpc_status
+from observatory_ingest.outcomes import Outcome, rpc_status
 from observatory_ingest.signals import SIGNALS, Signal
 from observatory_ingest.tls import TlsFiles
 
@@ -24,29 +24,25 @@ log = logging.getLogger(__name__)
 
 def export_handler(signal: Signal, ingestor: Ingestor) -> grpc.RpcMethodHandler:
     async def export(payload: bytes, context: grpc.aio.ServicerContext) -> bytes:
-        try:
-            metadata = {key.lower(): value for key, value in context.invocation_metadata() or ()}
-            response = await ingestor.export(
-                signal,
-                "grpc",
-                protobuf_decoder(signal, payload),
-                len(payload),
-                credentials_from(metadata),
-                context.time_remaining(),
-            )
-        except Exception as error:
-            outcome = outcome_for(error)
-            if outcome.grpc_code == grpc.StatusCode.INTERNAL:
-                log.exception("export failed", extra={"signal": signal.name})
-            # Set the status and return instead of abort_with_status: its AbortError, chained to
-            # this error, ties the call's frames (request and rows) into reference cycles that
-            # only the cyclic collector frees, so refused requests would pile up in memory.
-            status = grpc_rpc_status.to_status(rpc_status(outcome))
+        metadata = {key.lower(): value for key, value in context.invocation_metadata() or ()}
+        result = await ingestor.export(
+            signal,
+            "grpc",
+            protobuf_decoder(signal, payload),
+            len(payload),
+            credentials_from(metadata),
+            context.time_remaining(),
+        )
+        if isinstance(result, Outcome):
+            # Set the status and return instead of abort_with_status: its AbortError ties the
+            # call's frames (request and rows) into reference cycles that only the cyclic
+            # collector frees, so refused requests would pile up in memory.
+            status = grpc_rpc_status.to_status(rpc_status(result))
             context.set_code(status.code)
             context.set_details(status.details)
             context.set_trailing_metadata(status.trailing_metadata)
             return b""
-        return bytes(response.SerializeToString())
+        return bytes(result.SerializeToString())
 
     # Raw bytes in and out: decoding is ours, so a bad payload becomes INVALID_ARGUMENT.
     return grpc.unary_unary_rpc_method_handler(export)
@@ -60,10 +56,13 @@ class GrpcReceiver:
         health: Health,
         max_message_bytes: int,
         tls: TlsFiles | None = None,
+        max_concurrent_streams: int = 100,
     ) -> None:
         self.server = grpc.aio.server(
             options=[
                 ("grpc.max_receive_message_length", max_message_bytes),
+                # HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS: a client queues calls beyond it itself.
+                ("grpc.max_concurrent_streams", max_concurrent_streams),
                 ("grpc.so_reuseport", 1),
             ],
         )

@@ -13,9 +13,10 @@ from google.protobuf.message import Message
 
 from observatory_ingest.auth import credentials_from
 from observatory_ingest.config import ListenAddress
-from observatory_ingest.errors import PayloadTooLarge, UnsupportedContentType
+from observatory_ingest.errors import InvalidRequest, PayloadTooLarge, UnsupportedContentType
 from observatory_ingest.export import Ingestor, protobuf_decoder
-from observatory_ingest.outcomes import Outcome, outcome_for, rpc_status
+from observatory_ingest.outcomes import Outcome, rpc_status
+from observatory_ingest.receiver.encodings import inflater_for
 from observatory_ingest.receiver.otlp_json import json_decoder, to_json
 from observatory_ingest.signals import SIGNALS, Signal
 from observatory_ingest.webserver import RunningSite, start_site
@@ -24,6 +25,7 @@ log = logging.getLogger(__name__)
 
 PROTOBUF = "application/x-protobuf"
 JSON = "application/json"
+READ_CHUNK_BYTES = 256 * 1024
 
 
 def encode(message: Message, content_type: str) -> bytes:
@@ -58,8 +60,9 @@ class HttpReceiver:
         self.max_message_bytes = max_message_bytes
         self.ssl_context = ssl_context
         self.shutdown_timeout = shutdown_timeout
-        # aiohttp inflates gzip bodies itself; client_max_size bounds the inflated size too.
-        self.app = web.Application(client_max_size=max_message_bytes)
+        # Bodies are inflated here, not by aiohttp: every encoding gets the same bound on the inflated
+        # size, and every failure its documented status.
+        self.app = web.Application(client_max_size=max_message_bytes, handler_args={"auto_decompress": False})
         for signal in SIGNALS.values():
             self.app.router.add_post(f"/v1/{signal.name}", self.handler(signal))
         self.site: RunningSite | None = None
@@ -69,31 +72,34 @@ class HttpReceiver:
             content_type = request.content_type
             try:
                 payload = await self.read_body(request)
-                decode = (
-                    json_decoder(signal, payload)
-                    if content_type == JSON
-                    else protobuf_decoder(signal, payload)
-                )
-                credentials = credentials_from({key.lower(): value for key, value in request.headers.items()})
-                response = await self.ingestor.export(signal, "http", decode, len(payload), credentials)
             except Exception as error:
-                outcome = outcome_for(error)
-                if outcome.http_status == 500:
-                    log.exception("export failed", extra={"signal": signal.name})
-                return status_response(outcome, content_type)
-            return web.Response(body=encode(response, content_type), content_type=content_type)
+                return status_response(self.ingestor.refuse(signal, "http", error), content_type)
+            decode = (
+                json_decoder(signal, payload) if content_type == JSON else protobuf_decoder(signal, payload)
+            )
+            credentials = credentials_from({key.lower(): value for key, value in request.headers.items()})
+            result = await self.ingestor.export(signal, "http", decode, len(payload), credentials)
+            if isinstance(result, Outcome):
+                return status_response(result, content_type)
+            return web.Response(body=encode(result, content_type), content_type=content_type)
 
         return handle
 
     async def read_body(self, request: web.Request) -> bytes:
+        """The body, inflated as it arrives: at most --max-recv-msg-size bytes before and after."""
         if request.content_type not in (PROTOBUF, JSON):
             raise UnsupportedContentType(
                 f"unsupported content type {request.content_type!r}; use {PROTOBUF} or {JSON}"
             )
+        inflater = inflater_for(request.headers.get("Content-Encoding"), self.max_message_bytes)
+        if (request.content_length or 0) > self.max_message_bytes:
+            raise PayloadTooLarge(f"request body exceeds {self.max_message_bytes} bytes")
         try:
-            return await request.read()
-        except web.HTTPRequestEntityTooLarge:
-            raise PayloadTooLarge(f"request body exceeds {self.max_message_bytes} bytes") from None
+            async for chunk in request.content.iter_chunked(READ_CHUNK_BYTES):
+                inflater.feed(chunk)
+        except (ConnectionError, web.RequestPayloadError) as error:  # cut short by the client
+            raise InvalidRequest(f"the request body could not be read: {error}") from None
+        return inflater.finish()
 
     async def start(self) -> None:
         self.site = await start_site(self.app, self.listen, self.ssl_context, self.shutdown_timeout)

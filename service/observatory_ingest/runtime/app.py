@@ -139,7 +139,14 @@ async def running_service(settings: Settings) -> AsyncIterator[RunningService]:
             settings.max_attribute_bytes,
         )
         tls = settings.tls
-        grpc_receiver = GrpcReceiver(settings.grpc_listen, ingestor, health, settings.max_recv_msg_size, tls)
+        grpc_receiver = GrpcReceiver(
+            settings.grpc_listen,
+            ingestor,
+            health,
+            settings.max_recv_msg_size,
+            tls,
+            settings.grpc_max_concurrent_streams,
+        )
         http_receiver = HttpReceiver(
             settings.http_listen,
             ingestor,
@@ -149,6 +156,7 @@ async def running_service(settings: Settings) -> AsyncIterator[RunningService]:
         )
         await grpc_receiver.start()
         await http_receiver.start()
+        health.update(receivers_listening=True)
         # Callbacks run last-in first-out: readiness drops and new calls are refused first, then
         # the receivers stop (letting in-flight calls finish), then the queues drain.
         stack.push_async_callback(stop_receivers, grpc_receiver, http_receiver, budget)

@@ -48,6 +48,7 @@ class OpsServer:
             "ready": self.health.ready,
             "migrated": self.health.migrated,
             "database_reachable": self.health.database_reachable,
+            "receivers_listening": self.health.receivers_listening,
             "shutting_down": self.health.shutting_down,
         }
         return web.Response(

@@ -30,7 +30,9 @@ def failure_kind(error: BaseException) -> str:
     """A short label for logs and metrics."""
     if is_data_error(error):
         return "data"
-    if isinstance(error, OSError | asyncpg.InterfaceError | TimeoutError):
+    if isinstance(error, TimeoutError):
+        return "timeout"
+    if isinstance(error, OSError | asyncpg.InterfaceError):
         return "connection"
     klass = sqlstate_class(error)
     return f"sqlstate_{klass}" if klass else type(error).__name__

@@ -13,6 +13,7 @@ from observatory_ingest import telemetry
 from observatory_ingest.background import running_in_background
 from observatory_ingest.health import Health
 from observatory_ingest.store.database import APPLICATION_NAME
+from observatory_ingest.store.failures import failure_kind
 from observatory_ingest.store.writer import prepare_connection
 
 log = logging.getLogger(__name__)
@@ -54,9 +55,13 @@ async def probe(pool: asyncpg.Pool, health: Health) -> None:
     while True:
         try:
             await asyncio.wait_for(pool.fetchval("SELECT 1"), PROBE_TIMEOUT_S)
-        except Exception as error:
+        except Exception as error:  # whatever it is, the database cannot be used now
+            kind = failure_kind(error)
+            telemetry.DATABASE_ERRORS.labels("readiness_probe", kind).inc()
             if health.database_reachable:
-                log.warning("database unreachable", extra={"error": str(error) or type(error).__name__})
+                log.warning(
+                    "database unreachable", extra={"kind": kind, "error": str(error) or type(error).__name__}
+                )
             health.update(database_reachable=False)
         else:
             health.update(database_reachable=True)

@@ -6,7 +6,7 @@ import asyncio
 import csv
 import logging
 from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager, suppress
+from contextlib import asynccontextmanager
 from dataclasses import astuple, dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
@@ -15,12 +15,16 @@ from typing import Any
 
 import asyncpg
 
+from observatory_ingest import telemetry
 from observatory_ingest.background import running_in_background
 from observatory_ingest.convert.pricing import Price, PriceBook
+from observatory_ingest.store.database import APPLICATION_NAME
+from observatory_ingest.store.failures import failure_kind
 
 log = logging.getLogger(__name__)
 
 REFRESH_INTERVAL_S = 60.0
+RELOAD_TIMEOUT_S = 10.0
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
@@ -52,32 +56,43 @@ async def load_price_book(connection: asyncpg.Connection | asyncpg.Pool) -> Pric
 
 
 class PriceCatalog:
-    """The current PriceBook, refreshed periodically so price changes apply without a restart."""
+    """The current PriceBook, reloaded periodically so price changes apply without a restart. A
+    reload that fails keeps the last good book: logged and counted, never fatal."""
 
-    def __init__(self) -> None:
+    def __init__(self, reload_timeout: float = RELOAD_TIMEOUT_S) -> None:
         self.book = PriceBook()
+        self.reload_timeout = reload_timeout
 
     async def refresh(self, dsn: str) -> None:
-        connection = await asyncpg.connect(dsn)
+        async with asyncio.timeout(self.reload_timeout):
+            connection = await asyncpg.connect(dsn, server_settings={"application_name": APPLICATION_NAME})
+            try:
+                self.book = await load_price_book(connection)
+            finally:
+                await connection.close()
+
+    async def reload(self, dsn: str) -> bool:
+        """Refresh; on any failure keep the previous prices. True if the book was reloaded."""
         try:
-            self.book = await load_price_book(connection)
-        finally:
-            await connection.close()
+            await self.refresh(dsn)
+        except Exception as error:
+            kind = failure_kind(error)
+            telemetry.DATABASE_ERRORS.labels("price_reload", kind).inc()
+            log.warning(
+                "price reload failed; keeping the previous prices",
+                extra={"kind": kind, "error": str(error) or type(error).__name__},
+            )
+            return False
+        return True
 
     @asynccontextmanager
     async def refreshing(self, dsn: str, interval: float = REFRESH_INTERVAL_S) -> AsyncIterator[None]:
         async def loop() -> None:
             while True:
                 await asyncio.sleep(interval)
-                try:
-                    await self.refresh(dsn)
-                except (OSError, asyncpg.PostgresError) as error:
-                    log.warning(
-                        "price refresh failed; keeping the previous prices", extra={"error": str(error)}
-                    )
+                await self.reload(dsn)
 
-        with suppress(OSError, asyncpg.PostgresError):
-            await self.refresh(dsn)
+        await self.reload(dsn)
         async with running_in_background(loop()):
             yield
 

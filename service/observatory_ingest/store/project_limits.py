@@ -20,8 +20,6 @@ log = logging.getLogger(__name__)
 
 REFRESH_INTERVAL_S = 30.0  # two tries a minute: a change applies within one even if a reload fails
 REFRESH_TIMEOUT_S = 10.0
-# What a reload can meet on the way to the database; anything else is a defect, still contained.
-DATABASE_FAILURES = (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError)
 SIGNAL_NAMES = ("traces", "metrics", "logs")
 
 
@@ -95,22 +93,16 @@ class ProjectLimitsCatalog:
         async with asyncio.timeout(REFRESH_TIMEOUT_S):
             self.book = LimitBook(self.book.default, await load_stored_limits(pool))
 
-    async def refresh_or_keep(self, pool: asyncpg.Pool | asyncpg.Connection) -> bool:
+    async def reload(self, pool: asyncpg.Pool | asyncpg.Connection) -> bool:
+        """Refresh; on any failure keep the previous limits. True if the book was reloaded."""
         try:
             await self.refresh(pool)
-        except DATABASE_FAILURES as error:
+        except Exception as error:  # classified and counted; a reload never ends the loop
             kind = failure_kind(error)
-            telemetry.PROJECT_LIMITS_REFRESH_FAILURES.labels(kind).inc()
+            telemetry.DATABASE_ERRORS.labels("limits_reload", kind).inc()
             log.warning(
                 "project limits reload failed; keeping the previous limits",
                 extra={"kind": kind, "error": str(error) or type(error).__name__},
-            )
-            return False
-        except Exception as error:  # a defect must not end the reloading for good
-            telemetry.PROJECT_LIMITS_REFRESH_FAILURES.labels("unexpected").inc()
-            log.exception(
-                "project limits reload failed unexpectedly; keeping the previous limits",
-                extra={"error": str(error)},
             )
             return False
         return True
@@ -120,9 +112,9 @@ class ProjectLimitsCatalog:
         async def loop() -> None:
             while True:
                 await asyncio.sleep(REFRESH_INTERVAL_S if interval is None else interval)
-                await self.refresh_or_keep(pool)
+                await self.reload(pool)
 
-        await self.refresh_or_keep(pool)
+        await self.reload(pool)
         async with running_in_background(loop()):
             yield
 
