@@ -21,10 +21,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import asyncpg
 import grpc
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
+from prometheus_client.parser import text_string_to_metric_families
 
 from bench.e2e import Options, Service, build_payloads, database_dsn
 from bench.payloads import Generator
@@ -188,6 +190,24 @@ async def flood(exporters: list[KeyedExporter], payloads: Iterator[bytes], until
     return sent
 
 
+async def refusal_reasons(metrics_port: int, project: str) -> dict[str, float]:
+    """The service's own count of the project's refusals, by reason (rate limit or queue share)."""
+    async with (
+        aiohttp.ClientSession() as session,
+        session.get(f"http://127.0.0.1:{metrics_port}/metrics") as reply,
+    ):
+        text = await reply.text()
+    reasons: dict[str, float] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if (
+                sample.name == "observatory_project_refused_requests_total"
+                and sample.labels["project"] == project
+            ):
+                reasons[sample.labels["reason"]] = reasons.get(sample.labels["reason"], 0) + sample.value
+    return reasons
+
+
 async def stored_spans(dsn: str, project_id: str) -> int:
     connection = await asyncpg.connect(dsn)
     try:
@@ -210,7 +230,7 @@ async def run(options: Options, tenants: TenantOptions) -> dict[str, Any]:
         service = Service(dsn, options, log)
         exporters: list[KeyedExporter] = []
         try:
-            grpc_port, _, _ = await asyncio.to_thread(service.wait_ready, options.workers)
+            grpc_port, _, metrics_port = await asyncio.to_thread(service.wait_ready, options.workers)
             connection = await asyncpg.connect(dsn)
             try:
                 key_a, project_a = await create_key(connection, "flood")
@@ -234,6 +254,7 @@ async def run(options: Options, tenants: TenantOptions) -> dict[str, Any]:
             report["beside"] = await modest(b, beside_payloads, tenants.modest_rate)
             report["flood"] = await flooding
             report["flood_seconds"] = tenants.seconds + 2.0
+            report["refusal_reasons"] = await refusal_reasons(metrics_port, "flood")
             report["stored_a"] = await stored_spans(dsn, project_a)
             report["stored_b"] = await stored_spans(dsn, project_b)
         finally:
@@ -274,6 +295,10 @@ def print_report(report: dict[str, Any]) -> None:
     print(f"{'A acknowledged spans/s':36}{rate:>30,.0f}")
     refusals = ", ".join(f"{code} {count}" for code, count in sorted(flooding.refused.items())) or "none"
     print(f"{'A refused (then retried)':36}{refusals:>30}")
+    reasons = ", ".join(
+        f"{reason} {count:,.0f}" for reason, count in sorted(report["refusal_reasons"].items())
+    )
+    print(f"{'  by reason (service /metrics)':36}{reasons or 'none':>30}")
     # The warm-up request (8 spans) is one and the same for every exporter of a project.
     acknowledged = {
         "A": flooding.acknowledged_spans + 8,

@@ -200,6 +200,8 @@ async def test_a_project_over_its_limit_is_told_when_to_come_back_and_another_is
         assert refusals[0].code == grpc.StatusCode.RESOURCE_EXHAUSTED
         assert refusals[0].retry_after_s is not None and 0.1 <= refusals[0].retry_after_s <= 2.0
         assert "project over its traces limit of 8 items/s" in (a.last_error.details() or "")
+        # Refused before decoding: bytes no decoder accepts get the limit's answer, not INVALID_ARGUMENT.
+        assert await a.send(b"\xff\xff\xff") == grpc.StatusCode.RESOURCE_EXHAUSTED
         # Over HTTP: 429 with Retry-After in whole seconds.
         async with (
             aiohttp.ClientSession() as session,
