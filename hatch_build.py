@@ -20,11 +20,22 @@ EXTENSIONS = {
 }
 
 
-def compile_extension(root: Path, name: str, source: Path) -> Path:
-    target = root / PACKAGE / f"{name}{sysconfig.get_config_var('EXT_SUFFIX')}"
+def compile_extension(
+    root: Path,
+    name: str,
+    source: Path,
+    package_dir: Path | None = None,
+    compiler: str | None = None,
+    flags: tuple[str, ...] = ("-O2",),
+) -> Path:
+    """Builds one extension into the package (or package_dir: the sanitizer and fuzzing builds of
+    tests/fuzz/build.py), with Python's compiler or another (clang, for libFuzzer's coverage)."""
+    target = (package_dir or root / PACKAGE) / f"{name}{sysconfig.get_config_var('EXT_SUFFIX')}"
     linker = shlex.split(sysconfig.get_config_var("LDSHARED") or "cc -shared")
-    flags = ["-O2", "-fPIC", "-Wall", "-Wextra", "-Werror", f"-I{sysconfig.get_paths()['include']}"]
-    subprocess.run([*linker, *flags, str(root / source), "-o", str(target)], check=True)
+    if compiler is not None:
+        linker[0] = compiler
+    warnings = ["-fPIC", "-Wall", "-Wextra", "-Werror", f"-I{sysconfig.get_paths()['include']}"]
+    subprocess.run([*linker, *flags, *warnings, str(root / source), "-o", str(target)], check=True)
     return target
 
 

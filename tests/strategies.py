@@ -37,6 +37,33 @@ any_values = st.recursive(
     ),
     max_leaves=25,
 )
+
+
+def nested_around(leaf: AnyValue, kinds: list[bool]) -> AnyValue:
+    """leaf inside arrays (True) and key-value lists (False), outermost first."""
+    value = leaf
+    for is_array in reversed(kinds):
+        value = (
+            AnyValue(array_value=ArrayValue(values=[value]))
+            if is_array
+            else AnyValue(kvlist_value=KeyValueList(values=[KeyValue(key="k", value=value)]))
+        )
+    return value
+
+
+# Values around MAX_DEPTH (16) and past it. The runtime copies a message by parsing it, so
+# anything built from messages stays within its 100 levels: at most 22 wrappers (66 levels) around
+# a small value, inside a span's event (requests nested deeper: tests/wire_cases.py).
+small_any_values = st.recursive(
+    scalars,
+    lambda children: st.lists(children, max_size=2).map(
+        lambda vs: AnyValue(array_value=ArrayValue(values=vs))
+    ),
+    max_leaves=3,
+)
+deep_any_values = st.builds(
+    nested_around, small_any_values, st.lists(st.booleans(), min_size=12, max_size=22)
+)
 # The attributes the LLM layer reads, in its three convention families (current OTel GenAI, older
 # OTel / OpenLLMetry, OpenInference), drawn beside arbitrary keys.
 GENAI_KEYS = (
@@ -85,6 +112,7 @@ GENAI_VALUES = st.one_of(
 attribute_keys = st.one_of(texts, st.sampled_from(GENAI_KEYS))
 attribute_values = st.one_of(
     any_values,
+    deep_any_values,
     GENAI_VALUES.map(lambda v: AnyValue(string_value=v)),
     st.integers(-5, 10**7).map(lambda v: AnyValue(int_value=v)),
 )
@@ -184,13 +212,14 @@ def number_point(draw: Any, point: Any) -> None:
     for _ in range(draw(st.integers(0, 1))):
         point.exemplars.add(
             time_unix_nano=draw(timestamps), as_double=draw(doubles), trace_id=draw(ids16), span_id=draw(ids8)
-        )
+        ).filtered_attributes.extend(draw(key_value_lists))
     point.flags = draw(st.integers(0, 1))
 
 
 @st.composite
 def metrics(draw: Any) -> Metric:
     metric = Metric(name=draw(st.one_of(st.sampled_from(METRIC_NAMES), texts)), unit=draw(texts))
+    metric.metadata.extend(draw(key_value_lists))
     kind = draw(st.sampled_from(["gauge", "sum", "histogram", "exponential_histogram", "summary"]))
     for _ in range(draw(st.integers(1, 3))):
         if kind in ("gauge", "sum"):
@@ -230,5 +259,6 @@ def metric_requests(draw: Any) -> ExportMetricsServiceRequest:
     resource.resource.attributes.extend(draw(key_value_lists))
     scope = resource.scope_metrics.add()
     scope.scope.name = draw(long_texts)
+    scope.scope.attributes.extend(draw(key_value_lists))
     scope.metrics.extend(draw(st.lists(metrics(), min_size=1, max_size=3)))
     return request

@@ -75,6 +75,14 @@ def parse_duration(text: str) -> float:
     return seconds
 
 
+def connection_age(text: str) -> float:
+    """A duration gRPC can hold: it counts milliseconds in a signed 32-bit integer."""
+    seconds = parse_duration(text)
+    if seconds * 1000 > 2**31 - 1:
+        raise ValueError(f"must be at most 596h (gRPC counts milliseconds in 32 bits), got {text!r}")
+    return seconds
+
+
 def parse_size(text: str) -> int:
     """Bytes from '64MiB', '512KiB', '1GiB' or a bare number."""
     number, scale = split_unit(text.strip(), {"KiB": 1024, "MiB": 1024**2, "GiB": 1024**3, "B": 1})
@@ -248,7 +256,12 @@ OPTIONS: tuple[Option, ...] = (
         "32MiB",
         "Estimated memory of accepted, uncommitted rows per signal before refusing (shared by the workers)",
     ),
-    Option("batch-size", positive_int, "5000", "Rows per database transaction, at most"),
+    Option(
+        "batch-size",
+        positive_int,
+        "5000",
+        "Rows a writer gathers into one transaction (a request is never split across transactions)",
+    ),
     Option(
         "flush-interval",
         parse_duration,
@@ -272,6 +285,19 @@ OPTIONS: tuple[Option, ...] = (
         grpc_stream_count,
         "100",
         "Requests one gRPC connection may have in flight at once; the client queues the others",
+    ),
+    Option(
+        "max-connection-age",
+        connection_age,
+        "5m",
+        "gRPC connections are closed (GOAWAY) at this age, so clients reconnect and spread over "
+        "replicas; 0: never",
+    ),
+    Option(
+        "max-connection-age-grace",
+        connection_age,
+        "30s",
+        "Time the calls in flight on a connection closed for its age get to finish",
     ),
     Option(
         "ack-timeout",
@@ -312,6 +338,8 @@ class Settings:
     writers: int
     max_recv_msg_size: int
     grpc_max_concurrent_streams: int
+    max_connection_age: float
+    max_connection_age_grace: float
     ack_timeout: float
     shutdown_timeout: float
     log_level: str
@@ -419,6 +447,15 @@ def check_consistency(settings: Settings) -> None:
     if settings.batch_size > settings.queue_size:
         raise ConfigError(
             f"invalid --batch-size: {settings.batch_size} exceeds --queue-size {settings.queue_size}"
+        )
+    if 0 < settings.max_connection_age < 1:
+        age = settings.max_connection_age
+        raise ConfigError(f"invalid --max-connection-age: must be 0 (never) or at least 1s, got {age:g}s")
+    if settings.max_connection_age and settings.max_connection_age_grace < settings.ack_timeout:
+        # An Export waits up to --ack-timeout for its commit; a shorter grace would cut it off.
+        raise ConfigError(
+            f"invalid --max-connection-age-grace: {settings.max_connection_age_grace:g}s is shorter than "
+            f"--ack-timeout {settings.ack_timeout:g}s"
         )
     if settings.database_url is not None and not settings.database_url.startswith(
         ("postgres://", "postgresql://")

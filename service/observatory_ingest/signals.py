@@ -14,6 +14,7 @@ from observatory_ingest.convert.common import Converted
 from observatory_ingest.convert.context import ConvertContext
 from observatory_ingest.convert.logs import convert_logs
 from observatory_ingest.convert.metrics import convert_metrics
+from observatory_ingest.convert.nesting import LOGS, METRICS, parse_request
 from observatory_ingest.convert.traces import convert_traces
 from observatory_ingest.convert.wire import decode_trace_request
 from observatory_ingest.store.write_plans import LOGS_PLAN, METRICS_PLAN, TRACES_PLAN, WritePlan
@@ -37,9 +38,10 @@ class Signal:
         return f"/{self.grpc_service}/Export"
 
 
-def runtime_decoder(request_type: Any) -> Callable[[bytes, int], Any]:
-    """The protobuf runtime's message (metrics and logs cap attributes while converting)."""
-    return lambda payload, _max_attribute_bytes: request_type.FromString(payload)
+def runtime_decoder(request_type: Any, signal: int) -> Callable[[bytes, int], Any]:
+    """The protobuf runtime's message under the depth policy (convert/nesting.py); metrics and
+    logs cap attributes while converting."""
+    return lambda payload, _max_attribute_bytes: parse_request(request_type, payload, signal)
 
 
 TRACES_SIGNAL = Signal(
@@ -61,7 +63,7 @@ METRICS_SIGNAL = Signal(
     response_type=metrics_service_pb2.ExportMetricsServiceResponse,
     partial_success_type=metrics_service_pb2.ExportMetricsPartialSuccess,
     rejected_field="rejected_data_points",
-    decode=runtime_decoder(metrics_service_pb2.ExportMetricsServiceRequest),
+    decode=runtime_decoder(metrics_service_pb2.ExportMetricsServiceRequest, METRICS),
     convert=convert_metrics,
     write_plan=METRICS_PLAN,
 )
@@ -73,7 +75,7 @@ LOGS_SIGNAL = Signal(
     response_type=logs_service_pb2.ExportLogsServiceResponse,
     partial_success_type=logs_service_pb2.ExportLogsPartialSuccess,
     rejected_field="rejected_log_records",
-    decode=runtime_decoder(logs_service_pb2.ExportLogsServiceRequest),
+    decode=runtime_decoder(logs_service_pb2.ExportLogsServiceRequest, LOGS),
     convert=convert_logs,
     write_plan=LOGS_PLAN,
 )

@@ -146,6 +146,11 @@ FLUSH_DURATION = Histogram(
     ["signal"],
     buckets=LATENCY_BUCKETS,
 )
+WRITER_FAILURES = Counter(
+    "observatory_writer_unexpected_failures_total",
+    "Batches a writer could not write for an unexpected reason (a bug); their requests were told to retry",
+    ["signal"],
+)
 WRITE_RETRIES = Counter(
     "observatory_writer_retries_total", "Batch writes retried after a failure", ["signal", "kind"]
 )

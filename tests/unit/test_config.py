@@ -7,6 +7,7 @@ import pytest
 
 from observatory_ingest.cli.main import build_parser, main
 from observatory_ingest.config import ConfigError, ListenAddress, load_settings, mask_dsn
+from observatory_ingest.receiver.grpc import connection_age_options
 
 
 def test_defaults() -> None:
@@ -21,6 +22,7 @@ def test_defaults() -> None:
     assert settings.grpc_max_concurrent_streams == 100
     assert settings.migrate is True
     assert settings.data_dir.name == "observatory-ingest"
+    assert (settings.max_connection_age, settings.max_connection_age_grace) == (300.0, 30.0)
 
 
 def test_flags_beat_environment_beat_file_beat_defaults(tmp_path: Path) -> None:
@@ -141,6 +143,22 @@ def test_database_url_falls_back_to_plain_database_url_env() -> None:
         ),
         ({"batch_size": "10", "queue_size": "5"}, {}, "invalid --batch-size: 10 exceeds --queue-size 5"),
         (
+            {"max_connection_age": "500ms"},
+            {},
+            "invalid --max-connection-age: must be 0 (never) or at least 1s, got 0.5s",
+        ),
+        (
+            {"max_connection_age": "1000h"},
+            {},
+            "invalid flag for --max-connection-age: must be at most 596h (gRPC counts milliseconds "
+            "in 32 bits), got '1000h'",
+        ),
+        (
+            {"max_connection_age_grace": "5s"},
+            {},
+            "invalid --max-connection-age-grace: 5s is shorter than --ack-timeout 10s",
+        ),
+        (
             {"database_url": "mysql://x"},
             {},
             "invalid --database-url: must start with postgresql:// or postgres://",
@@ -169,6 +187,17 @@ def test_project_limits_default_to_unlimited_and_take_rates_sizes_and_durations(
     assert settings.rate_limit_items == 2500.5
     assert settings.rate_limit_bytes == 8 * 2**20
     assert settings.rate_limit_burst == 0.5
+
+
+def test_connection_age_becomes_grpc_server_options() -> None:
+    settings = load_settings({"max_connection_age": "2m", "max_connection_age_grace": "15s"}, environ={})
+    assert connection_age_options(settings.max_connection_age, settings.max_connection_age_grace) == [
+        ("grpc.max_connection_age_ms", 120_000),
+        ("grpc.max_connection_age_grace_ms", 15_000),
+    ]
+    # 0 turns it off, whatever the grace (which then needs no room for --ack-timeout).
+    never = load_settings({"max_connection_age": "0", "max_connection_age_grace": "0s"}, environ={})
+    assert connection_age_options(never.max_connection_age, never.max_connection_age_grace) == []
 
 
 def test_unknown_file_option_is_refused(tmp_path: Path) -> None:

@@ -9,7 +9,7 @@ from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportM
 from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord
 from opentelemetry.proto.metrics.v1.metrics_pb2 import Metric
 
-from observatory_ingest.convert.columns import LOG_COLUMNS, METRIC_COLUMNS, POINT_COLUMNS
+from observatory_ingest.convert.columns import LLM_LOG_COLUMNS, LOG_COLUMNS, METRIC_COLUMNS, POINT_COLUMNS
 from observatory_ingest.convert.common import POSTGRES_EPOCH_US
 from observatory_ingest.convert.context import ConvertContext
 from observatory_ingest.convert.logs import body_text, convert_logs, severity_text
@@ -129,3 +129,15 @@ def test_log_ids_are_stable_per_record_and_flags_keep_trace_flags_only() -> None
     assert rows[0]["id"] != rows[1]["id"]
     assert rows[0]["trace_flags"] == 0xFF
     assert rows[0]["service_name"] == "unknown_service"
+
+
+def test_genai_provider_and_model_of_any_type_fit_their_llm_logs_columns() -> None:
+    """Found by the property test once it drew GenAI keys: an int provider reached a text column."""
+    request = ExportLogsServiceRequest()
+    record = request.resource_logs.add().scope_logs.add().log_records.add(time_unix_nano=T0)
+    record.attributes.extend(
+        key_values({"gen_ai.provider.name": 0, "gen_ai.request.model": "m" * 300, "gen_ai.system": "x"})
+    )
+    (row,) = as_dicts(convert_logs(request, ConvertContext()).tables["llm_logs"], LLM_LOG_COLUMNS)
+    assert row["provider"] == "0"
+    assert len(row["model"]) == 255 and row["model"].startswith("mmm")

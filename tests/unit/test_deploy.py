@@ -14,6 +14,7 @@ import yaml
 from prometheus_client import REGISTRY
 
 import observatory_ingest.telemetry  # noqa: F401  (declares the service's series)
+from observatory_ingest.cli.main import main
 from tests.deploy_files import DEPLOY, ROOT, dashboard_targets
 
 
@@ -38,7 +39,7 @@ def test_dockerfile_runs_serve_as_non_root_with_healthcheck_and_ports() -> None:
     assert 'ENTRYPOINT ["observatory-ingest", "serve"]' in text
     assert re.search(r"^USER 10001$", text, re.MULTILINE)
     assert "EXPOSE 4317 4318 9464" in text
-    assert "HEALTHCHECK" in text and "/healthz" in text
+    assert 'CMD ["python", "-m", "observatory_ingest.healthcheck"]' in text
     assert text.count("FROM ") == 2  # multi-stage
 
 
@@ -67,6 +68,34 @@ def test_kubernetes_deployment_probes_and_secret_reference() -> None:
         "migrate",
         "up",
     ]
+
+
+def test_both_services_select_the_deployment_pods_and_kustomize_applies_every_manifest() -> None:
+    kubernetes = DEPLOY / "kubernetes"
+    pods = yaml.safe_load((kubernetes / "deployment.yaml").read_text())["spec"]["template"]["metadata"]
+    service = yaml.safe_load((kubernetes / "service.yaml").read_text())["spec"]
+    headless = yaml.safe_load((kubernetes / "service-headless.yaml").read_text())["spec"]
+    for spec in (service, headless):
+        assert spec["selector"].items() <= pods["labels"].items()
+    # Headless: DNS answers with every ready pod, for clients that balance calls themselves.
+    assert headless["clusterIP"] == "None"
+    assert {"name": "otlp-grpc", "port": 4317, "targetPort": "otlp-grpc", "appProtocol": "grpc"} in headless[
+        "ports"
+    ]
+    kustomization = yaml.safe_load((kubernetes / "kustomization.yaml").read_text())
+    manifests = {p.name for p in kubernetes.glob("*.yaml")} - {"kustomization.yaml", "secret.example.yaml"}
+    assert set(kustomization["resources"]) == manifests
+
+
+def test_kubernetes_deployment_args_are_valid_flags(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    deployment = yaml.safe_load((DEPLOY / "kubernetes" / "deployment.yaml").read_text())
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    monkeypatch.setenv("OBSERVATORY_DATABASE_URL", "postgresql://observatory@db/observatory")
+    assert main(["serve", *container["args"], "--print-config"]) == 0
+    printed = capsys.readouterr().out.splitlines()
+    assert {"migrate = False", "max-connection-age = 300.0", "shutdown-timeout = 30.0"} <= set(printed)
 
 
 def test_compose_file_matches_the_compose_spec() -> None:

@@ -19,6 +19,7 @@ from observatory_ingest.convert.context import ConvertContext
 from observatory_ingest.convert.native import blake2b_16, span_rows
 from observatory_ingest.convert.traces import TraceConverter, convert_traces
 from observatory_ingest.convert.wire import ATTRIBUTES, decode_trace_request
+from tests.native_marks import native_only
 from tests.strategies import key_value_lists, texts, trace_requests
 
 NOW = 1_790_000_000_000_000_000
@@ -77,6 +78,7 @@ def ordinary_spans(draw: Any) -> Span:
     return span
 
 
+@native_only
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(ordinary_spans(), min_size=1, max_size=5), key_value_lists)
 def test_native_rows_equal_reference_rows(spans: list[Span], resource_attributes: Any) -> None:
@@ -93,6 +95,7 @@ def test_any_request_converts_the_same_either_way(request: ExportTraceServiceReq
     assert_same(*both_ways(request, ConvertContext()))
 
 
+@native_only
 def test_benchmark_spans_are_built_natively_and_equal_the_reference() -> None:
     """The fast path is taken for the spans it is meant for (else the tests above prove little)."""
     request = Generator(seed=3).traces(64)
@@ -137,6 +140,7 @@ def test_json_with_a_nul_escape_goes_to_the_reference() -> None:
     assert stored == ['{"k":"ab"}', '{"k":"a\\\\u0000b"}', '{"k":"\\\\"}']
 
 
+@native_only
 def test_blake2b_16_is_hashlib_blake2b() -> None:
     for length in range(129):
         data = os.urandom(length)

@@ -7,6 +7,7 @@ minutes on a 4 MB request that gzip shrinks to 4 KB; these shapes are that reque
 
 from __future__ import annotations
 
+import gc
 import time
 from collections.abc import Callable
 
@@ -16,6 +17,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from observatory_ingest.convert.context import ConvertContext
 from observatory_ingest.convert.traces import convert_traces
 from observatory_ingest.convert.wire import decode_trace_request
+from observatory_ingest.runtime.gctuning import YOUNG_COLLECTION_THRESHOLD
 from tests.otlp_builders import length_delimited, request_of_span_bytes
 from tests.unit.test_wire import same
 
@@ -92,12 +94,19 @@ SHAPES: dict[str, Callable[[int], bytes]] = {
 
 def seconds(work: Callable[[], object]) -> float:
     """CPU seconds, the best of three: the bound is on the work, not on what else the machine
-    runs meanwhile (wall-clock time on a busy machine measured other processes too)."""
+    runs meanwhile (wall-clock time on a busy machine measured other processes too). The cyclic
+    collector runs as in the served process: at the default threshold it traverses the test
+    process's whole heap again and again while 100,000 spans are built."""
     best = float("inf")
-    for _ in range(3):
-        started = time.process_time()
-        work()
-        best = min(best, time.process_time() - started)
+    threshold = gc.get_threshold()
+    gc.set_threshold(YOUNG_COLLECTION_THRESHOLD, *threshold[1:])
+    try:
+        for _ in range(3):
+            started = time.process_time()
+            work()
+            best = min(best, time.process_time() - started)
+    finally:
+        gc.set_threshold(*threshold)
     return best
 
 

@@ -62,6 +62,10 @@ def any_value(value: AnyValue, depth: int = 0) -> Any:
     if kind == "bool_value":
         return value.bool_value
     if depth >= MAX_DEPTH and kind in ("array_value", "kvlist_value"):
+        # The message keeps the marker alone too, as convert/nesting.py's rewrite leaves it: what
+        # is measured (capping) and hashed (a log record's id) is then the same either way.
+        value.Clear()
+        value.string_value = TOO_DEEP
         return TOO_DEEP
     if kind == "array_value":
         return [any_value(item, depth + 1) for item in value.array_value.values]

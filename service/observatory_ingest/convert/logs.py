@@ -34,6 +34,12 @@ from observatory_ingest.convert.sanitize import (
     text,
 )
 
+
+def varchar(value: object, limit: int) -> str | None:
+    """A GenAI attribute of any type (an int, a list...) as its VARCHAR column can hold it."""
+    return None if value is None else text(value if value.__class__ is str else str(value), limit)
+
+
 TRACE_FLAGS_MASK = 0xFF  # LogRecord.flags: bits 0-7 are the W3C trace flags, the rest reserved
 SEVERITY_NAMES = ("TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL")
 
@@ -146,12 +152,14 @@ def log_row(
 ) -> Row:
     """The logs row of one record; a GenAI record also adds its llm_logs row."""
     event_time, observed, fixed = record_times(record, context.received_ns)
-    # Logs carry no id: the record's own bytes and origin identify it across replays.
-    record_id = derived_id(project, origin, record.SerializeToString(deterministic=True))
     record_attributes = attributes(record.attributes, context.max_attribute_bytes)
     if fixed:
         record_attributes[SANITIZED_KEY] = fixed
     body = text(body_text(record.body), MAX_TEXT)
+    # Logs carry no id: the record's own bytes and origin identify it across replays. Hashed once
+    # its values are read: values nested too deep are the marker in the message too, as they are
+    # when the request had to be rewritten (convert/nesting.py).
+    record_id = derived_id(project, origin, record.SerializeToString(deterministic=True))
     genai = is_genai_record(record, record_attributes)
     if genai and not context.content.keep:
         record_attributes, body = strip_content(record_attributes), ""
@@ -161,7 +169,9 @@ def log_row(
     severity = text(severity_text(record), 20)
     event_name = optional_text(record.event_name, 255)
     if genai:
-        model = first(record_attributes, RESPONSE_MODEL_KEYS) or first(record_attributes, REQUEST_MODEL_KEYS)
+        model = varchar(
+            first(record_attributes, RESPONSE_MODEL_KEYS) or first(record_attributes, REQUEST_MODEL_KEYS), 255
+        )
         llm_rows.append(
             (
                 record_id,
@@ -169,7 +179,7 @@ def log_row(
                 timestamp,
                 trace_hex,
                 span_hex,
-                first(record_attributes, PROVIDER_KEYS),
+                varchar(first(record_attributes, PROVIDER_KEYS), 100),
                 model,
                 event_name,
                 record.severity_number,

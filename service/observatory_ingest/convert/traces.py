@@ -31,7 +31,13 @@ from observatory_ingest.convert.common import (
 )
 from observatory_ingest.convert.context import ConvertContext
 from observatory_ingest.convert.genai import is_llm_call, llm_fields, resource_environment, strip_content
-from observatory_ingest.convert.native import MAX_TEXT, POSTGRES_EPOCH_US, add_to_trace_part, span_rows
+from observatory_ingest.convert.native import (
+    MAX_TEXT,
+    NATIVE,
+    POSTGRES_EPOCH_US,
+    add_to_trace_part,
+    span_rows,
+)
 from observatory_ingest.convert.pricing import cost_of
 from observatory_ingest.convert.sanitize import (
     FUTURE_LIMIT_NS,
@@ -101,7 +107,7 @@ class TraceConverter:
     def __init__(self, context: ConvertContext, native_rows: bool = True) -> None:
         self.context = context
         # The C row builder (native/trace_rows.c) takes what it can; it never strips content.
-        self.native_rows = native_rows and context.content.keep
+        self.native_rows = native_rows and NATIVE and context.content.keep
         self.project = context.project
         self.spans: list[Row] = []
         self.events: list[Row] = []

@@ -48,6 +48,17 @@ def export_handler(signal: Signal, ingestor: Ingestor) -> grpc.RpcMethodHandler:
     return grpc.unary_unary_rpc_method_handler(export)
 
 
+def connection_age_options(age: float, grace: float) -> list[tuple[str, int]]:
+    """Clients keep one connection for hours and a load balancer spreads connections, not calls: a
+    GOAWAY at `age` (0: never) makes them reconnect, reaching new replicas (and --workers)."""
+    if not age:
+        return []
+    return [
+        ("grpc.max_connection_age_ms", round(age * 1000)),
+        ("grpc.max_connection_age_grace_ms", round(grace * 1000)),
+    ]
+
+
 class GrpcReceiver:
     def __init__(
         self,
@@ -57,6 +68,9 @@ class GrpcReceiver:
         max_message_bytes: int,
         tls: TlsFiles | None = None,
         max_concurrent_streams: int = 100,
+        *,
+        max_connection_age: float,
+        max_connection_age_grace: float,
     ) -> None:
         self.server = grpc.aio.server(
             options=[
@@ -64,6 +78,7 @@ class GrpcReceiver:
                 # HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS: a client queues calls beyond it itself.
                 ("grpc.max_concurrent_streams", max_concurrent_streams),
                 ("grpc.so_reuseport", 1),
+                *connection_age_options(max_connection_age, max_connection_age_grace),
             ],
         )
         for signal in SIGNALS.values():

@@ -146,6 +146,8 @@ async def running_service(settings: Settings) -> AsyncIterator[RunningService]:
             settings.max_recv_msg_size,
             tls,
             settings.grpc_max_concurrent_streams,
+            max_connection_age=settings.max_connection_age,
+            max_connection_age_grace=settings.max_connection_age_grace,
         )
         http_receiver = HttpReceiver(
             settings.http_listen,
