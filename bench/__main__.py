@@ -7,7 +7,7 @@ import asyncio
 import sys
 from collections.abc import Sequence
 
-from bench import convert_bench, e2e
+from bench import convert_bench, e2e, tenants
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -30,6 +30,30 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--rounds", type=int, default=defaults.rounds, help="max-rate and ceiling pairs; the median is shown"
     )
     e2e_parser.add_argument("--no-fill-queues", action="store_true", help="skip the full-queue memory phase")
+    e2e_parser.add_argument(
+        "--tenants",
+        action="store_true",
+        help="instead: project A floods while project B sends steadily; B's latency alone and beside A",
+    )
+    tenant_defaults = tenants.TenantOptions()
+    e2e_parser.add_argument(
+        "--tenant-seconds", type=float, default=tenant_defaults.seconds, help="--tenants: seconds per phase"
+    )
+    e2e_parser.add_argument(
+        "--modest-rate", type=float, default=tenant_defaults.modest_rate, help="--tenants: B's requests/s"
+    )
+    e2e_parser.add_argument(
+        "--modest-batch",
+        type=int,
+        default=tenant_defaults.modest_batch,
+        help="--tenants: spans per B request",
+    )
+    e2e_parser.add_argument(
+        "--flood-exporters",
+        type=int,
+        default=tenant_defaults.flood_exporters,
+        help="--tenants: A's exporters (--batch spans per request)",
+    )
     arguments, rest = parser.parse_known_args(argv)
     if arguments.command == "convert":
         return convert_bench.main(rest)
@@ -46,6 +70,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         fill_queues=not arguments.no_fill_queues,
         extra_args=rest,
     )
+    if arguments.tenants:
+        variant = tenants.TenantOptions(
+            arguments.modest_rate, arguments.modest_batch, arguments.tenant_seconds, arguments.flood_exporters
+        )
+        tenants.print_report(asyncio.run(tenants.run(options, variant)))
+        return 0
     e2e.print_report(asyncio.run(e2e.run(options)))
     return 0
 

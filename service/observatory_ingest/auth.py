@@ -33,8 +33,17 @@ def credentials_from(headers: dict[str, str]) -> str | None:
 
 
 @dataclass(frozen=True)
+class Project:
+    id: str
+    name: str
+
+
+DEFAULT_PROJECT = Project(DEFAULT_PROJECT_ID, "default")
+
+
+@dataclass(frozen=True)
 class KeyRecord:
-    project_id: str
+    project: Project
     key_hash: bytes
     revoked: bool
 
@@ -57,9 +66,9 @@ class Authenticator:
         self.lookup_timeout = lookup_timeout
         self._cache: dict[str, tuple[float, KeyRecord | None]] = {}  # prefix -> (fetched at, record)
 
-    async def project_for(self, key: str | None) -> str:
+    async def project_for(self, key: str | None) -> Project:
         if not self.required:
-            return DEFAULT_PROJECT_ID
+            return DEFAULT_PROJECT
         if not key:
             raise Unauthenticated("missing API key: send 'authorization: Bearer <key>' or 'x-api-key: <key>'")
         record = await self._record(lookup_prefix(key))
@@ -67,7 +76,7 @@ class Authenticator:
         expected = record.key_hash if record else bytes(32)
         if not hmac.compare_digest(expected, key_hash(key)) or record is None or record.revoked:
             raise Unauthenticated("invalid or revoked API key")
-        return record.project_id
+        return record.project
 
     async def _record(self, prefix: str) -> KeyRecord | None:
         now = time.monotonic()
@@ -75,7 +84,11 @@ class Authenticator:
         if cached is not None and now - cached[0] < self.ttl:
             return cached[1]
         row = await self._fetch(prefix)
-        record = KeyRecord(str(row["project_id"]), bytes(row["key_hash"]), row["revoked"]) if row else None
+        record = (
+            KeyRecord(Project(str(row["project_id"]), row["name"]), bytes(row["key_hash"]), row["revoked"])
+            if row
+            else None
+        )
         if len(self._cache) > 10_000:  # unknown prefixes must not grow the cache without bound
             self._cache.clear()
         self._cache[prefix] = (now, record)
@@ -88,8 +101,9 @@ class Authenticator:
         try:
             async with asyncio.timeout(self.lookup_timeout):
                 return await self.pool.fetchrow(
-                    "UPDATE api_keys SET last_used_at = now() WHERE key_prefix = $1 "
-                    "RETURNING project_id, key_hash, revoked_at IS NOT NULL AS revoked",
+                    "UPDATE api_keys k SET last_used_at = now() FROM projects p "
+                    "WHERE k.key_prefix = $1 AND p.id = k.project_id "
+                    "RETURNING k.project_id, p.name, k.key_hash, k.revoked_at IS NOT NULL AS revoked",
                     prefix,
                 )
         except Exception as error:

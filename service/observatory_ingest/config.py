@@ -125,6 +125,42 @@ def positive_int(text: str) -> int:
     return value
 
 
+UNLIMITED = "unlimited"
+
+
+def positive_float(text: str, what: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise ValueError(f"expected {what} or {UNLIMITED}, got {text!r}") from None
+    if not value > 0 or math.isnan(value):
+        raise ValueError(f"must be more than 0, got {text!r}")
+    return value
+
+
+def parse_item_rate(text: str) -> float:
+    """Items per second; unlimited is infinity."""
+    text = text.strip()
+    return math.inf if text == UNLIMITED else positive_float(text, "a number of items per second")
+
+
+def parse_byte_rate(text: str) -> float:
+    """Bytes per second from a size ('8MiB'); unlimited is infinity."""
+    text = text.strip().removesuffix("/s")
+    if text == UNLIMITED:
+        return math.inf
+    number, scale = split_unit(text, {"KiB": 1024, "MiB": 1024**2, "GiB": 1024**3, "B": 1})
+    return positive_float(number, "a size per second such as 8MiB") * scale
+
+
+def parse_burst(text: str) -> float:
+    """Seconds of a rate a bucket holds: a duration, more than zero."""
+    seconds = parse_duration(text)
+    if not 0 < seconds < math.inf:
+        raise ValueError(f"must be more than 0s, got {text!r}")
+    return seconds
+
+
 def parse_workers(text: str) -> int:
     if text == "auto":
         return os.cpu_count() or 1
@@ -185,6 +221,25 @@ OPTIONS: tuple[Option, ...] = (
         choice("required", "disabled"),
         "disabled",
         "API keys: required (per-project keys) or disabled (all data in the default project)",
+    ),
+    Option(
+        "rate-limit-items",
+        parse_item_rate,
+        UNLIMITED,
+        "Items (spans, data points, log records) each project may send per second and signal, "
+        "unless `projects set-limits` says otherwise: a number or unlimited",
+    ),
+    Option(
+        "rate-limit-bytes",
+        parse_byte_rate,
+        UNLIMITED,
+        "Request bytes each project may send per second and signal (8MiB, ...) or unlimited",
+    ),
+    Option(
+        "rate-limit-burst",
+        parse_burst,
+        "2s",
+        "How far a project may run ahead of its rate limits at once, as time at those rates",
     ),
     Option(
         "llm-content", choice("keep", "drop"), "keep", "Prompt/completion content: keep or drop (privacy)"
@@ -270,6 +325,9 @@ class Settings:
     migrate: bool
     workers: int
     auth: str
+    rate_limit_items: float
+    rate_limit_bytes: float
+    rate_limit_burst: float
     llm_content: str
     llm_content_max_bytes: int
     max_attribute_bytes: int
@@ -302,7 +360,10 @@ class Settings:
         shown: dict[str, str] = {}
         for option in OPTIONS:
             value = getattr(self, option.attribute)
-            shown[option.name] = mask_dsn(value) if option.secret and value else str(value)
+            if option.secret and value:
+                shown[option.name] = mask_dsn(value)
+            else:
+                shown[option.name] = UNLIMITED if value == math.inf else str(value)
         return shown
 
 

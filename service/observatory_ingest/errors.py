@@ -35,3 +35,16 @@ class UnsupportedContentEncoding(IngestError):
 
 class Unauthenticated(IngestError):
     """Missing, unknown or revoked API key (with --auth required)."""
+
+
+class ProjectOverLimit(IngestError):
+    """The project sent more than its rate limit allows; it may come back after retry_after_s."""
+
+    def __init__(self, message: str, retry_after_s: float, limit: str) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+        self.limit = limit  # which one: "items_per_second" or "bytes_per_second"
+
+
+class UnknownProject(LookupError):
+    """An admin command names a project that does not exist (projects are made by `keys create`)."""

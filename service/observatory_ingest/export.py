@@ -74,10 +74,11 @@ class Ingestor:
         items = 0
         try:
             # Authenticate before decoding: an unauthenticated request costs no parsing.
-            project_id = await self.authenticator.project_for(credentials)
+            project = await self.authenticator.project_for(credentials)
+            project_label = telemetry.PROJECT_LABELS.see(project.id, project.name)
             pipeline = self.pipelines[signal.name]
-            pipeline.admit()
-            context = ConvertContext(project_id, self.prices.book, self.content, self.max_attribute_bytes)
+            pipeline.admit(project.id, wire_bytes)
+            context = ConvertContext(project.id, self.prices.book, self.content, self.max_attribute_bytes)
             converted = signal.convert(decode(self.max_attribute_bytes), context)
             items = converted.accepted + converted.rejected
             telemetry.ITEMS_RECEIVED.labels(*labels).inc(items)
@@ -85,7 +86,11 @@ class Ingestor:
                 telemetry.LLM_UNPRICED_CALLS.inc(converted.unpriced)
             if converted.sanitized:
                 telemetry.ITEMS_SANITIZED.labels(*labels).inc(converted.sanitized)
-            refused = await pipeline.submit(converted, wire_bytes, deadline) if converted.rows else ALL_STORED
+            refused = (
+                await pipeline.submit(project.id, converted, wire_bytes, deadline)
+                if converted.rows
+                else ALL_STORED
+            )
         except Exception as error:
             return self.refuse(signal, transport, error, items)
         finally:
@@ -93,6 +98,7 @@ class Ingestor:
         telemetry.REQUESTS.labels(*labels, "OK").inc()
         counts = tally(converted, refused)
         telemetry.ITEMS_ACCEPTED.labels(*labels).inc(counts.accepted)
+        telemetry.PROJECT_ITEMS_ACCEPTED.labels(signal.name, project_label).inc(counts.accepted)
         response = signal.response_type()
         if counts.rejected:
             telemetry.ITEMS_REJECTED.labels(*labels).inc(counts.rejected)

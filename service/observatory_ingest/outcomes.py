@@ -18,6 +18,7 @@ from observatory_ingest.errors import (
     DatabaseUnavailable,
     InvalidRequest,
     PayloadTooLarge,
+    ProjectOverLimit,
     ShuttingDown,
     Unauthenticated,
     UnsupportedContentEncoding,
@@ -61,6 +62,9 @@ def outcome_for(error: BaseException) -> Outcome:
                 "ingest queue is full; retry later",
                 THROTTLE_RETRY_AFTER_S,
             )
+        case ProjectOverLimit():
+            # Only this project is told to slow down, with the time its limit needs to allow it again.
+            return Outcome(grpc.StatusCode.RESOURCE_EXHAUSTED, 429, str(error), error.retry_after_s)
         case DatabaseUnavailable() | CommitTimeout():
             return Outcome(grpc.StatusCode.UNAVAILABLE, 503, str(error), OUTAGE_RETRY_AFTER_S)
         case ShuttingDown():

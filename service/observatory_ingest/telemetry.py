@@ -85,6 +85,50 @@ QUEUE_MEMORY_CAPACITY = Gauge(
     multiprocess_mode="livesum",
 )
 
+# Per project: bounded label values. The first PROJECT_LABELS_MAX projects a process sees are
+# labelled by name, every later one by OTHER_PROJECTS (with --workers, each worker's first ones).
+PROJECT_LABELS_MAX = 50
+OTHER_PROJECTS = "__other__"
+
+
+class ProjectLabels:
+    def __init__(self, limit: int = PROJECT_LABELS_MAX) -> None:
+        self.limit = limit
+        self._labels: dict[str, str] = {}  # project id -> label, the first `limit` projects only
+
+    def see(self, project_id: str, name: str) -> str:
+        """The project's label, given one if it is among the first seen."""
+        label = self._labels.get(project_id)
+        if label is None:
+            if len(self._labels) >= self.limit:
+                return OTHER_PROJECTS
+            label = self._labels[project_id] = name
+        return label
+
+    def of(self, project_id: str) -> str:
+        return self._labels.get(project_id, OTHER_PROJECTS)
+
+
+PROJECT_LABELS = ProjectLabels()
+
+PROJECT_ITEMS_ACCEPTED = Counter(
+    "observatory_project_accepted_items_total",
+    "Items of a project committed to the database and acknowledged",
+    ["signal", "project"],
+)
+PROJECT_REQUESTS_REFUSED = Counter(
+    "observatory_project_refused_requests_total",
+    "Export requests of a project refused before decoding, with a retry delay: over its rate "
+    "limit (reason items_per_second or bytes_per_second) or its share of the queue (queue_full)",
+    ["signal", "project", "reason"],
+)
+PROJECT_QUEUE_SIZE = Gauge(
+    "observatory_project_queue_size",
+    "Rows of a project waiting in the queue",
+    ["signal", "project"],
+    multiprocess_mode="livesum",
+)
+
 BATCHES = Counter("observatory_writer_batches_total", "Transactions committed", ["signal"])
 ROWS_WRITTEN = Counter(
     "observatory_writer_rows_total",
@@ -112,7 +156,7 @@ WRITE_RETRIES = Counter(
 )
 DATABASE_ERRORS = Counter(
     "observatory_database_errors_total",
-    "Database errors by operation (write, key_lookup, price_reload, readiness_probe) and kind",
+    "Database errors by operation (write, key_lookup, price_reload, limits_reload, readiness_probe) and kind",
     ["operation", "kind"],
 )
 ROWS_REJECTED_BY_DATABASE = Counter(

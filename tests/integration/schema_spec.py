@@ -241,6 +241,14 @@ EXPECTED_COLUMNS: dict[str, list[tuple[str, str, bool]]] = {
         ("reason", TEXT, NOT_NULL),
         ("row", JSONB, NOT_NULL),
     ],
+    "project_limits": [
+        ("project_id", UUID, NOT_NULL),
+        ("signal", varchar(20), NOT_NULL),
+        ("items_per_second", FLOAT, NULL),
+        ("bytes_per_second", FLOAT, NULL),
+        ("burst_seconds", FLOAT, NULL),
+        ("updated_at", TSTZ, NOT_NULL),
+    ],
 }
 
 # The seed's essential indexes (its "Indexes" section), by name and table.
@@ -281,6 +289,7 @@ PRIMARY_KEYS = {
     "api_keys": ["id"],
     "model_pricing": ["id"],
     "ingest_rejects": ["id"],
+    "project_limits": ["project_id", "signal"],
 }
 
 ROLLUP_COLUMNS = [

@@ -1,10 +1,11 @@
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import pytest
 
-from observatory_ingest.cli.main import main
+from observatory_ingest.cli.main import build_parser, main
 from observatory_ingest.config import ConfigError, ListenAddress, load_settings, mask_dsn
 from observatory_ingest.receiver.grpc import connection_age_options
 
@@ -118,6 +119,28 @@ def test_database_url_falls_back_to_plain_database_url_env() -> None:
             "invalid flag for --grpc-max-concurrent-streams: must be at most 2147483647, got 4294967296",
         ),
         ({"migrate": "maybe"}, {}, "invalid flag for --migrate: expected true or false, got 'maybe'"),
+        (
+            {"rate_limit_items": "lots"},
+            {},
+            "invalid flag for --rate-limit-items: "
+            "expected a number of items per second or unlimited, got 'lots'",
+        ),
+        (
+            {"rate_limit_items": "0"},
+            {},
+            "invalid flag for --rate-limit-items: must be more than 0, got '0'",
+        ),
+        (
+            {},
+            {"OBSERVATORY_RATE_LIMIT_BYTES": "-1MiB"},
+            "invalid environment variable OBSERVATORY_RATE_LIMIT_BYTES for "
+            "--rate-limit-bytes: must be more than 0, got '-1'",
+        ),
+        (
+            {"rate_limit_burst": "0s"},
+            {},
+            "invalid flag for --rate-limit-burst: must be more than 0s, got '0s'",
+        ),
         ({"batch_size": "10", "queue_size": "5"}, {}, "invalid --batch-size: 10 exceeds --queue-size 5"),
         (
             {"max_connection_age": "500ms"},
@@ -146,6 +169,24 @@ def test_invalid_values_name_the_option(flags: dict[str, str], environ: dict[str
     with pytest.raises(ConfigError) as raised:
         load_settings(flags, environ=environ)
     assert str(raised.value) == message
+
+
+def test_project_limits_default_to_unlimited_and_take_rates_sizes_and_durations() -> None:
+    defaults = load_settings({}, environ={})
+    assert (defaults.rate_limit_items, defaults.rate_limit_bytes) == (math.inf, math.inf)
+    assert defaults.rate_limit_burst == 2.0
+    assert defaults.masked()["rate-limit-items"] == "unlimited"
+    settings = load_settings(
+        {
+            "rate_limit_items": "2500.5",
+            "rate_limit_bytes": "8MiB/s",
+            "rate_limit_burst": "500ms",
+        },
+        environ={},
+    )
+    assert settings.rate_limit_items == 2500.5
+    assert settings.rate_limit_bytes == 8 * 2**20
+    assert settings.rate_limit_burst == 0.5
 
 
 def test_connection_age_becomes_grpc_server_options() -> None:
@@ -199,3 +240,12 @@ def test_a_negative_size_flag_exits_2_with_one_line(
     assert capsys.readouterr().err.strip().splitlines() == [
         "observatory-ingest: error: invalid flag for --max-recv-msg-size: must not be negative, got '-1'"
     ]
+
+
+def test_subcommand_options_are_not_taken_for_abbreviations_of_service_options() -> None:
+    # argparse matches prefixes: a service option starting with --project would make
+    # `keys create --project` ambiguous.
+    parser = build_parser()
+    assert parser.parse_args(["keys", "create", "--project", "team"]).project == "team"
+    limits = parser.parse_args(["projects", "set-limits", "team", "--items-per-second", "5", "--burst", "1s"])
+    assert (limits.items_per_second, limits.burst, limits.signal) == ("5", "1s", "all")

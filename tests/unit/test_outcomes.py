@@ -10,6 +10,7 @@ from observatory_ingest.errors import (
     DatabaseUnavailable,
     InvalidRequest,
     PayloadTooLarge,
+    ProjectOverLimit,
     ShuttingDown,
     Unauthenticated,
     UnsupportedContentEncoding,
@@ -43,6 +44,17 @@ def test_queue_full_is_resource_exhausted_429_with_retry_info() -> None:
     assert (outcome.grpc_code, outcome.http_status) == (grpc.StatusCode.RESOURCE_EXHAUSTED, 429)
     assert retry_delay_seconds(QueueFull()) == 1.0
     assert rpc_status(outcome).code == grpc.StatusCode.RESOURCE_EXHAUSTED.value[0]
+
+
+def test_a_project_over_its_limit_is_resource_exhausted_429_with_its_own_retry_delay() -> None:
+    error = ProjectOverLimit("project over its traces limit", 2.5, "items_per_second")
+    outcome = outcome_for(error)
+    assert (outcome.grpc_code, outcome.http_status, outcome.message) == (
+        grpc.StatusCode.RESOURCE_EXHAUSTED,
+        429,
+        "project over its traces limit",
+    )
+    assert retry_delay_seconds(error) == 2.5
 
 
 def test_database_unavailable_is_unavailable_503_with_retry_info() -> None:

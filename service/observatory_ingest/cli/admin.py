@@ -1,24 +1,39 @@
-"""`observatory-ingest keys ...` and `observatory-ingest pricing ...`: maintenance commands."""
+"""`observatory-ingest keys ...`, `pricing ...` and `projects ...`: maintenance commands."""
 
 from __future__ import annotations
 
 import argparse
+import math
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
 
-from observatory_ingest.config import Settings
+from observatory_ingest.config import (
+    UNLIMITED,
+    Settings,
+    parse_burst,
+    parse_byte_rate,
+    parse_item_rate,
+)
+from observatory_ingest.errors import UnknownProject
 from observatory_ingest.store.database import connect, database_dsn
 from observatory_ingest.store.keys import create_key, list_keys, revoke_key
 from observatory_ingest.store.price_sync import sync_library_prices
 from observatory_ingest.store.prices import (
     PriceRow,
-    UnknownProject,
     load_catalogue,
     parse_price_row,
     read_price_file,
     upsert_prices,
+)
+from observatory_ingest.store.project_limits import (
+    SIGNAL_NAMES,
+    Change,
+    SignalLimits,
+    StoredLimits,
+    list_projects,
+    set_limits,
 )
 from observatory_ingest.store.reprice import reprice, unpriced_calls
 
@@ -168,4 +183,84 @@ def price_line(row: Any) -> str:
         f"{row['source']:<7} {row['provider']:<10} {row['model']:<24} in {amount('input_usd_per_mtok'):>10} "
         f"out {amount('output_usd_per_mtok'):>10} cache-read {amount('cache_read_usd_per_mtok'):>9} "
         f"cache-write {amount('cache_write_usd_per_mtok'):>9} {period}{owner}{extras}"
+    )
+
+
+DEFAULT = "default"
+
+
+def limits_change(arguments: argparse.Namespace) -> Change:
+    """The limits given on the command line: a value, or None for 'default'. Raises ValueError."""
+    parsers = {
+        "items_per_second": parse_item_rate,
+        "bytes_per_second": parse_byte_rate,
+        "burst_seconds": parse_burst,
+    }
+    given = {
+        "items_per_second": arguments.items_per_second,
+        "bytes_per_second": arguments.bytes_per_second,
+        "burst_seconds": arguments.burst,
+    }
+    change: Change = {}
+    for column, text in given.items():
+        if text is None:
+            continue
+        flag = "--burst" if column == "burst_seconds" else "--" + column.replace("_", "-")
+        try:
+            change[column] = None if text.strip() == DEFAULT else parsers[column](text)
+        except ValueError as error:
+            raise ValueError(f"{flag}: {error}") from None
+    if not change:
+        raise ValueError("give at least one of --items-per-second, --bytes-per-second, --burst")
+    return change
+
+
+async def projects_command(settings: Settings, arguments: argparse.Namespace) -> int:
+    default = SignalLimits(settings.rate_limit_items, settings.rate_limit_bytes, settings.rate_limit_burst)
+    if arguments.action == "set-limits":
+        try:
+            change = limits_change(arguments)
+        except ValueError as error:
+            print(f"error: {error}")
+            return 2
+    async with database_dsn(settings) as dsn:
+        connection = await connect(dsn)
+        try:
+            if arguments.action == "list":
+                print(f"service defaults (this configuration): {limits_text(default)}")
+                for project in await list_projects(connection):
+                    print(f"{project.name:<24} {project.id}")
+                    if not project.limits:
+                        print(f"  {'all signals':<12} default")
+                    for signal in SIGNAL_NAMES:
+                        if signal in project.limits:
+                            print(f"  {signal:<12} {limits_text(project.limits[signal])}")
+                return 0
+            signals = SIGNAL_NAMES if arguments.signal == "all" else (arguments.signal,)
+            try:
+                stored = await set_limits(connection, arguments.name, signals, change)
+            except UnknownProject as error:
+                print(f"error: {error.args[0]}")
+                return 1
+            for signal, limits in stored.items():
+                print(f"{arguments.name} {signal}: {limits_text(limits)}")
+            print("running services apply them within a minute")
+        finally:
+            await connection.close()
+    return 0
+
+
+def rate_text(value: float | None, unit: str) -> str:
+    if value is None:
+        return DEFAULT
+    if math.isinf(value):
+        return UNLIMITED
+    return f"{value:,.10g} {unit}"
+
+
+def limits_text(limits: SignalLimits | StoredLimits) -> str:
+    return (
+        f"items {rate_text(limits.items_per_second, 'items/s')}, "
+        f"bytes {rate_text(limits.bytes_per_second, 'bytes/s')}, "
+        f"burst {rate_text(limits.burst_seconds, 's')}"
     )

@@ -1,5 +1,6 @@
-"""The command-line shape of `observatory-ingest keys ...` and `pricing ...` (admin_commands runs
-them): argument parsing needs no database driver, so neither does `serve --workers N`."""
+"""The command-line shape of `observatory-ingest keys ...`, `pricing ...` and `projects ...`
+(admin.py runs them): argument parsing needs no database driver, so neither does
+`serve --workers N`."""
 
 from __future__ import annotations
 
@@ -83,3 +84,27 @@ def timestamp(text: str) -> datetime:
     except ValueError:
         raise argparse.ArgumentTypeError(f"must be an ISO date or timestamp, got {text!r}") from None
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def add_project_commands(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser],
+) -> list[argparse.ArgumentParser]:
+    projects = commands.add_parser("projects", help="list projects and set their rate limits")
+    actions = projects.add_subparsers(dest="action", required=True)
+    set_limits = actions.add_parser(
+        "set-limits",
+        help="set a project's rate limits per signal (running services apply them within a minute)",
+        description="Each limit is a value, 'unlimited', or 'default' (the service's "
+        "--rate-limit-* options); a limit not given keeps its value.",
+    )
+    set_limits.add_argument("name", help="project name")
+    set_limits.add_argument(
+        "--signal",
+        choices=["traces", "metrics", "logs", "all"],
+        default="all",
+        help="the signal these limits are for (default: all three, each its own bucket)",
+    )
+    set_limits.add_argument("--items-per-second", help="spans, data points or log records per second")
+    set_limits.add_argument("--bytes-per-second", help="request bytes per second: a size such as 8MiB")
+    set_limits.add_argument("--burst", help="how far the project may run ahead of its rates, as a time (2s)")
+    return [actions.add_parser("list", help="projects with their rate limits"), set_limits]

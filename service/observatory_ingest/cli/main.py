@@ -1,4 +1,4 @@
-"""Command line: serve, migrate up|down|status|verify."""
+"""Command line: serve, migrate up|down|status|verify, keys, pricing, projects, bench."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from observatory_ingest import __version__
-from observatory_ingest.cli.admin_parsers import add_key_commands, add_pricing_commands
+from observatory_ingest.cli.admin_parsers import add_key_commands, add_pricing_commands, add_project_commands
 from observatory_ingest.config import OPTIONS, ConfigError, Settings, load_settings, toml_text
 from observatory_ingest.runtime.logsetup import configure_logging
 
@@ -63,7 +63,9 @@ def build_parser() -> argparse.ArgumentParser:
     actions.add_parser("verify", help="check that the promised objects exist on this backend")
     for action in (up, down, *(actions.choices[name] for name in ("status", "verify"))):
         add_options(action, argparse.SUPPRESS)
-    for action in add_key_commands(commands) + add_pricing_commands(commands):
+    for action in (
+        add_key_commands(commands) + add_pricing_commands(commands) + add_project_commands(commands)
+    ):
         add_options(action, argparse.SUPPRESS)
     return parser
 
@@ -107,11 +109,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 2
     # Listings piped into head and friends end quietly, as Unix tools do.
     signal.signal(signal.SIGPIPE, signal.SIG_DFL)
-    if arguments.command in ("keys", "pricing"):
-        from observatory_ingest.cli.admin import keys_command, pricing_command
+    if arguments.command in ("keys", "pricing", "projects"):
+        from observatory_ingest.cli.admin import keys_command, pricing_command, projects_command
 
-        command = keys_command if arguments.command == "keys" else pricing_command
-        return run(command(settings, arguments))
+        command = {"keys": keys_command, "pricing": pricing_command, "projects": projects_command}
+        return run(command[arguments.command](settings, arguments))
     from observatory_ingest.cli.migrate import migrate_command
 
     return run(migrate_command(settings, arguments))

@@ -19,6 +19,7 @@ from observatory_ingest.convert.context import ContentPolicy
 from observatory_ingest.export import Ingestor
 from observatory_ingest.health import Health
 from observatory_ingest.pipeline.queue import BoundedQueue
+from observatory_ingest.pipeline.rate_limit import RateLimiter
 from observatory_ingest.pipeline.signal_pipeline import SignalPipeline
 from observatory_ingest.pipeline.writer_loop import BatchPolicy
 from observatory_ingest.receiver.grpc import GrpcReceiver
@@ -32,6 +33,7 @@ from observatory_ingest.store.database import connect, database_dsn
 from observatory_ingest.store.migrate import migrate_to_latest
 from observatory_ingest.store.pool import probing, small_pool, writer_pool
 from observatory_ingest.store.prices import PriceCatalog
+from observatory_ingest.store.project_limits import ProjectLimitsCatalog, SignalLimits
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +49,7 @@ class RunningService:
     grpc: GrpcReceiver
     http: HttpReceiver
     ops: OpsServer
+    limits: ProjectLimitsCatalog
     stopping: asyncio.Event = field(default_factory=asyncio.Event)
 
     @property
@@ -91,13 +94,19 @@ async def running_service(settings: Settings) -> AsyncIterator[RunningService]:
 
         pool = await stack.enter_async_context(writer_pool(dsn, size=settings.writers * len(SIGNALS) + 1))
         policy = BatchPolicy(settings.batch_size, settings.flush_interval, settings.ack_timeout)
+        limits = ProjectLimitsCatalog(
+            SignalLimits(settings.rate_limit_items, settings.rate_limit_bytes, settings.rate_limit_burst)
+        )
+        # Several projects share the queues only with keys; alone, the default project has them whole.
+        fair = settings.auth == "required"
         pipelines = {
             name: SignalPipeline(
                 signal.write_plan,
-                BoundedQueue(settings.queue_size, settings.queue_memory),
+                BoundedQueue(settings.queue_size, settings.queue_memory, fair),
                 pool,
                 policy,
                 health,
+                RateLimiter(name, limits),
             )
             for name, signal in SIGNALS.items()
         }
@@ -121,6 +130,7 @@ async def running_service(settings: Settings) -> AsyncIterator[RunningService]:
         service_pool = await stack.enter_async_context(small_pool(dsn))
         prices = PriceCatalog()
         await stack.enter_async_context(prices.refreshing(dsn))
+        await stack.enter_async_context(limits.refreshing(service_pool))
         ingestor = Ingestor(
             pipelines,
             Authenticator(settings.auth == "required", service_pool),
@@ -164,7 +174,7 @@ async def running_service(settings: Settings) -> AsyncIterator[RunningService]:
                 "mtls": bool(tls and tls.client_ca),
             },
         )
-        yield RunningService(settings, dsn, health, pipelines, grpc_receiver, http_receiver, ops)
+        yield RunningService(settings, dsn, health, pipelines, grpc_receiver, http_receiver, ops, limits)
 
 
 class ShutdownBudget:

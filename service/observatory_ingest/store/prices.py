@@ -27,6 +27,7 @@ from observatory_ingest.convert.pricing import (
     library_providers,
     override_rates,
 )
+from observatory_ingest.errors import UnknownProject
 from observatory_ingest.store.database import APPLICATION_NAME
 from observatory_ingest.store.failures import failure_kind
 
@@ -277,10 +278,6 @@ SET effective_to = (SELECT min(n.effective_from) FROM model_pricing n
     updated_at = now()
 WHERE p.provider = $1 AND p.model = $2 AND p.source = 'user' AND p.project_id IS NOT DISTINCT FROM $3
 """
-
-
-class UnknownProject(ValueError):
-    pass
 
 
 async def project_id_of(connection: asyncpg.Connection, name: str) -> str:
