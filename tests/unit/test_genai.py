@@ -217,3 +217,10 @@ def test_first_of_each_is_first_for_every_field(attributes: dict[str, Any]) -> N
     for name, keys in FIELD_KEYS.items():
         assert picked.get(name) == first(attributes, keys)
         assert (name in picked) == (first(attributes, keys) is not None)
+
+
+def test_an_openinference_kind_of_any_type_is_read_without_failing() -> None:
+    # A list under the key failed the whole request (unhashable in the set of LLM kinds).
+    assert is_llm_call({"openinference.span.kind": ["LLM"]}) is False
+    assert is_llm_call({"openinference.span.kind": {"k": 1}}) is False
+    assert is_llm_call({"openinference.span.kind": "LLM"}) is True
