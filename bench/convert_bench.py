@@ -3,40 +3,20 @@
 from __future__ import annotations
 
 import argparse
-import re
 import time
 from collections.abc import Callable
-from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 from bench.payloads import Generator
 from observatory_ingest.convert.context import ConvertContext
-from observatory_ingest.convert.pricing import Price, PriceBook
+from observatory_ingest.convert.pricing import PriceCatalogue, library_providers
 from observatory_ingest.runtime.gctuning import settle_after_startup
 from observatory_ingest.signals import SIGNALS
-
-SEED_PRICES = Path(__file__).resolve().parent.parent / "migrations" / "006_supporting_tables.up.sql"
-PRICE_ROW = re.compile(r"\('([^']+)', '([^']+)', ([\d.]+), ([\d.]+), ([\d.]+|NULL), ([\d.]+|NULL)\)")
-
-
-def seeded_price_book() -> PriceBook:
-    """The prices migration 006 seeds, as the service loads them: LLM spans get costed here too."""
-
-    def decimal(text: str) -> Decimal | None:
-        return None if text == "NULL" else Decimal(text)
-
-    prices = [
-        Price(provider, model.lower(), Decimal(i), Decimal(o), decimal(r), decimal(w), 0, None)
-        for provider, model, i, o, r, w in PRICE_ROW.findall(SEED_PRICES.read_text())
-    ]
-    assert prices, f"no seeded prices found in {SEED_PRICES}"
-    return PriceBook.of(prices)
 
 
 def measure(signal: str, payloads: list[bytes], items_per_request: int, rounds: int) -> float:
     kind = SIGNALS[signal]
-    context = ConvertContext(prices=seeded_price_book())
+    context = ConvertContext(prices=PriceCatalogue())  # the library's prices, as the service has them
     best = 0.0
     for _ in range(rounds):
         started = time.process_time()
@@ -51,11 +31,15 @@ SIGNAL_NAMES = ("traces", "logs", "metrics")
 
 
 def run(
-    requests: int = 50, items: int = 512, rounds: int = 3, signals: tuple[str, ...] = SIGNAL_NAMES
+    requests: int = 50,
+    items: int = 512,
+    rounds: int = 3,
+    signals: tuple[str, ...] = SIGNAL_NAMES,
+    llm_heavy: bool = False,
 ) -> dict[str, float]:
     generator = Generator(seed=7)
     makers: dict[str, Callable[[int], Any]] = {
-        "traces": generator.traces,
+        "traces": generator.llm_calls if llm_heavy else generator.traces,
         "logs": generator.logs,
         "metrics": generator.metrics,
     }
@@ -73,11 +57,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--items", type=int, default=512, help="spans / records / points per request")
     parser.add_argument("--rounds", type=int, default=3, help="best of N (CPU time)")
     parser.add_argument("--signal", choices=SIGNAL_NAMES, action="append", help="only these (repeatable)")
+    parser.add_argument(
+        "--llm-heavy", action="store_true", help="traces: every span an LLM call (pricing on every span)"
+    )
     arguments = parser.parse_args(argv)
     signals = tuple(arguments.signal or SIGNAL_NAMES)
+    library_providers()  # the price catalogue's data loads before the collector settles, as in serve
     settle_after_startup()  # the collector as in the served process
     print(f"{'signal':<10}{'items/s per core (decode + convert)':>38}")
-    for signal, rate in run(arguments.requests, arguments.items, arguments.rounds, signals).items():
+    for signal, rate in run(
+        arguments.requests, arguments.items, arguments.rounds, signals, arguments.llm_heavy
+    ).items():
         print(f"{signal:<10}{rate:>38,.0f}")
     return 0
 

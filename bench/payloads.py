@@ -22,6 +22,21 @@ QUESTION = "Which of your fantasy novels published after 2015 would suit a twelv
 ANSWER = "Three fit well: 'The Girl Who Drank the Moon', 'Nevermoor' and 'The Wild Robot'."
 
 
+# (provider, model id) pairs as instrumentations report them.
+LLM_CALLS = (
+    ("openai", "gpt-4o-mini"),
+    ("openai", "gpt-4o-2024-08-06"),
+    ("anthropic", "claude-sonnet-4-5-20250929"),
+    ("aws.bedrock", "anthropic.claude-3-5-sonnet-20241022-v2:0"),
+    ("gcp.vertex_ai", "gemini-2.5-pro"),
+    ("gcp.gemini", "gemini-2.5-flash"),
+    ("azure.ai.openai", "gpt-4o"),
+    ("mistral_ai", "mistral-large-latest"),
+    ("deepseek", "deepseek-chat"),
+    ("x_ai", "grok-3"),
+    ("groq", "llama-3.3-70b-versatile"),
+)
+
 value = any_value
 kvs = key_values
 
@@ -212,6 +227,59 @@ class Generator:
         while len(spans) < spans_per_request:
             self.trace(spans)
         scope_spans.spans.extend(spans[:spans_per_request])
+        return request
+
+    def llm_calls(self, spans_per_request: int) -> ExportTraceServiceRequest:
+        """Every span an LLM call, of every convention family, with model ids as telemetry shows them."""
+        request = ExportTraceServiceRequest()
+        resource_spans = request.resource_spans.add()
+        resource_spans.resource.attributes.extend(
+            kvs({"service.name": "bookshop-assistant", "deployment.environment.name": "prod"})
+        )
+        scope_spans = resource_spans.scope_spans.add()
+        scope_spans.scope.name = "bookshop.instrumentation"
+        for index in range(spans_per_request):
+            provider, model = LLM_CALLS[index % len(LLM_CALLS)]
+            tokens_in, tokens_out = self.random.randrange(200, 4000), self.random.randrange(20, 800)
+            family = index % 3
+            if family == 0:
+                attributes: dict[str, Any] = {
+                    "gen_ai.operation.name": "chat",
+                    "gen_ai.provider.name": provider,
+                    "gen_ai.request.model": model,
+                    "gen_ai.response.model": model,
+                    "gen_ai.usage.input_tokens": tokens_in,
+                    "gen_ai.usage.output_tokens": tokens_out,
+                    "gen_ai.usage.cache_read.input_tokens": tokens_in // 4,
+                }
+            elif family == 1:
+                attributes = {
+                    "llm.request.type": "chat",
+                    "gen_ai.system": provider.title(),
+                    "gen_ai.request.model": model,
+                    "gen_ai.usage.prompt_tokens": tokens_in,
+                    "gen_ai.usage.completion_tokens": tokens_out,
+                    "gen_ai.usage.cache_read_input_tokens": tokens_in // 3,
+                }
+            else:
+                attributes = {
+                    "openinference.span.kind": "LLM",
+                    "llm.provider": provider,
+                    "llm.model_name": model,
+                    "llm.token_count.prompt": tokens_in,
+                    "llm.token_count.completion": tokens_out,
+                    "llm.token_count.total": tokens_in + tokens_out,
+                }
+            self.clock += MS
+            scope_spans.spans.add(
+                trace_id=self.random.randbytes(16),
+                span_id=self.random.randbytes(8),
+                name=f"chat {model}",
+                kind=Span.SPAN_KIND_CLIENT,
+                start_time_unix_nano=self.clock,
+                end_time_unix_nano=self.clock + 900 * MS,
+                attributes=kvs(attributes),
+            )
         return request
 
     def logs(self, records: int) -> ExportLogsServiceRequest:

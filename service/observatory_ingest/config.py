@@ -201,7 +201,12 @@ OPTIONS: tuple[Option, ...] = (
         "32MiB",
         "Estimated memory of accepted, uncommitted rows per signal before refusing (shared by the workers)",
     ),
-    Option("batch-size", positive_int, "5000", "Rows per database transaction, at most"),
+    Option(
+        "batch-size",
+        positive_int,
+        "5000",
+        "Rows a writer gathers into one transaction (a request is never split across transactions)",
+    ),
     Option(
         "flush-interval",
         parse_duration,

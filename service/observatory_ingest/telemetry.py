@@ -102,6 +102,11 @@ FLUSH_DURATION = Histogram(
     ["signal"],
     buckets=LATENCY_BUCKETS,
 )
+WRITER_FAILURES = Counter(
+    "observatory_writer_unexpected_failures_total",
+    "Batches a writer could not write for an unexpected reason (a bug); their requests were told to retry",
+    ["signal"],
+)
 WRITE_RETRIES = Counter(
     "observatory_writer_retries_total", "Batch writes retried after a failure", ["signal", "kind"]
 )
@@ -117,7 +122,11 @@ ROWS_REJECTED_BY_DATABASE = Counter(
 )
 LLM_UNPRICED_CALLS = Counter(
     "observatory_llm_unpriced_calls_total",
-    "LLM call spans stored with NULL cost because model_pricing has no price for their model",
+    "LLM call spans stored with NULL cost: neither model_pricing nor genai-prices prices their model",
+)
+PRICE_ROWS_SKIPPED = Counter(
+    "observatory_price_rows_skipped_total",
+    "model_pricing rows left out of a reload because they cannot be a price (bad tiers or price keys)",
 )
 WRITERS = Gauge(
     "observatory_writers",

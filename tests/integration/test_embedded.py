@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import os
 import re
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import asyncpg
 import pytest
 
+from bench.serve_command import serve_command
+from observatory_ingest.store.embedded import exclusive_data_dir
 from tests.integration.otlp_client import export
 from tests.integration.serve_process import ServeProcess
 from tests.otlp_builders import span, trace_request
@@ -65,3 +68,22 @@ async def test_serve_on_embedded_default_migrates_stops_cleanly_and_keeps_data(
     finally:
         second.close()
     assert not postmaster_running(data_dir)
+
+
+def test_a_second_service_on_a_data_dir_in_use_refuses_to_start(tmp_path: Path) -> None:
+    """Two embedded servers on one data directory corrupt it, and PostgreSQL's own check cannot
+    see a server in another container's PID namespace: the data directory's lock can."""
+    with exclusive_data_dir(tmp_path):
+        environ = {
+            k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "OBSERVATORY_DATABASE_URL")
+        }
+        second = subprocess.run(
+            serve_command("--data-dir", str(tmp_path)),
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env=environ,
+        )
+    assert second.returncode == 2
+    assert "is in use by another observatory-ingest" in second.stderr
+    assert not (tmp_path / "pgdata").exists()  # refused before any server was started

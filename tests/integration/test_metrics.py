@@ -195,3 +195,35 @@ async def test_summaries_exemplars_no_value_flag_rejections_and_replays(
     rows = await db.fetch("SELECT description, unit FROM metrics WHERE name = 'rpc.latency'")
     assert [tuple(r) for r in rows] == [("Latency of Export calls", "s")]
     assert len(await points(db, "raw-metrics", "rpc.latency")) == 1
+
+
+def gauges_request(*names: str, start: int = T0) -> ExportMetricsServiceRequest:
+    request = ExportMetricsServiceRequest()
+    resource_metrics = request.resource_metrics.add()
+    resource_metrics.resource.attributes.extend(key_values({"service.name": "colliding-names"}))
+    scope = resource_metrics.scope_metrics.add()
+    for offset, name in enumerate(names):
+        metric = Metric(name=name)
+        metric.gauge.data_points.add(time_unix_nano=start + offset, as_int=offset)
+        scope.metrics.append(metric)
+    return request
+
+
+async def test_names_that_store_alike_are_one_metric_and_sink_no_neighbour(
+    service: RunningService, db: asyncpg.Connection
+) -> None:
+    """'nul.a\\0b' stores as 'nul.ab', and two long names as their first 255 characters: each pair
+    is one catalogue row. Their ids used to differ, so the second met the catalogue's unique
+    (project, name, service) key and took every point of its request down with it."""
+    long_name = "long." + "x" * 300
+    await export(service.grpc_port, "metrics", gauges_request("nul.ab", long_name + "1"))
+    later = gauges_request("nul.a\0b", long_name + "2", "ok.four", start=T0 + 10)
+    response = await export(service.grpc_port, "metrics", later)
+    assert response.partial_success.rejected_data_points == 0
+    names = await db.fetch("SELECT name FROM metrics WHERE service_name = 'colliding-names' ORDER BY name")
+    assert [row["name"] for row in names] == [(long_name + "1")[:254] + "…", "nul.ab", "ok.four"]
+    points = await db.fetchval(
+        "SELECT count(*) FROM metric_data_points p JOIN metrics m ON m.id = p.metric_id "
+        "WHERE m.service_name = 'colliding-names'"
+    )
+    assert points == 5

@@ -28,6 +28,7 @@ from tests.integration.schema_spec import (
 )
 
 MIGRATIONS = discover(default_migrations_dir())
+VERSIONS = [m.version for m in MIGRATIONS]
 
 
 @pytest.fixture
@@ -96,7 +97,7 @@ async def migrate_up(connection: asyncpg.Connection, to: int | None = None) -> l
 
 
 async def test_up_gives_exactly_the_specified_columns(conn: asyncpg.Connection) -> None:
-    assert await migrate_up(conn) == [1, 2, 3, 4, 5, 6, 7]
+    assert await migrate_up(conn) == VERSIONS
     rows = await conn.fetch(
         "SELECT c.relname, a.attname, format_type(a.atttypid, a.atttypmod) AS type, a.attnotnull "
         "FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid "
@@ -182,7 +183,7 @@ async def test_every_step_down_restores_the_previous_schema_exactly(conn: asyncp
     # backend, so a session that dropped the extension cannot create continuous aggregates again.
     again = await asyncpg.connect(dsn_for(await conn.fetchval("SELECT current_database()")))
     try:
-        assert await migrate_up(again) == [1, 2, 3, 4, 5, 6, 7]
+        assert await migrate_up(again) == VERSIONS
         assert await snapshot(again) == snapshots[-1]
     finally:
         await again.close()
@@ -192,8 +193,9 @@ async def test_down_to_a_version_and_all_the_way(conn: asyncpg.Connection) -> No
     empty = await snapshot(conn)
     await migrate_up(conn)
     async with Migrator(conn, MIGRATIONS) as migrator:
-        assert [m.version for m in await migrator.down(to=3)] == [7, 6, 5, 4]
-        assert [s.state for s in await migrator.status()] == ["applied"] * 3 + ["pending"] * 4
+        assert [m.version for m in await migrator.down(to=3)] == VERSIONS[:2:-1]
+        pending = len(VERSIONS) - 3
+        assert [s.state for s in await migrator.status()] == ["applied"] * 3 + ["pending"] * pending
         assert [m.version for m in await migrator.down(to=0)] == [3, 2, 1]
     assert await snapshot(conn) == empty
 
@@ -201,7 +203,7 @@ async def test_down_to_a_version_and_all_the_way(conn: asyncpg.Connection) -> No
 async def test_bookkeeping_matches_sqlx(conn: asyncpg.Connection) -> None:
     await migrate_up(conn)
     rows = await conn.fetch("SELECT * FROM _sqlx_migrations ORDER BY version")
-    assert [row["version"] for row in rows] == [1, 2, 3, 4, 5, 6, 7]
+    assert [row["version"] for row in rows] == VERSIONS
     for row, migration in zip(rows, MIGRATIONS, strict=True):
         assert bytes(row["checksum"]) == hashlib.sha384(migration.up_path.read_bytes()).digest()
         stem = migration.up_path.name.split("_", 1)[1].removesuffix(".up.sql")
@@ -272,8 +274,8 @@ async def test_concurrent_runners_apply_each_migration_once(backend: str) -> Non
     try:
         connections = [await asyncpg.connect(dsn_for(name)) for _ in range(3)]
         results = await asyncio.gather(*(migrate_up(c) for c in connections))
-        assert sorted(v for applied in results for v in applied) == [1, 2, 3, 4, 5, 6, 7]
-        assert await connections[0].fetchval("SELECT count(*) FROM _sqlx_migrations") == 7
+        assert sorted(v for applied in results for v in applied) == VERSIONS
+        assert await connections[0].fetchval("SELECT count(*) FROM _sqlx_migrations") == len(VERSIONS)
         for connection in connections:
             await connection.close()
     finally:
@@ -295,9 +297,21 @@ async def test_verify_passes_and_notices_a_missing_object(conn: asyncpg.Connecti
             "columnstore policy logs",
             "job observatory_trim_traces",
         } <= names
+    assert {
+        "index idx_model_pricing_global_period",
+        "column model_pricing.source",
+        "column model_pricing.project_id",
+        "trigger model_pricing_edited_row_is_users",
+    } <= names
     await conn.execute("DROP INDEX idx_logs_severity")
+    await conn.execute("DROP TRIGGER model_pricing_edited_row_is_users ON model_pricing")
+    await conn.execute("ALTER TABLE model_pricing DROP COLUMN tiers")
     failed = [c.what for c in await verify(conn, MIGRATIONS) if not c.ok]
-    assert failed == ["index idx_logs_severity"]
+    assert failed == [
+        "index idx_logs_severity",
+        "column model_pricing.tiers",
+        "trigger model_pricing_edited_row_is_users",
+    ]
 
 
 async def test_rollups_match_raw_rows_after_refresh(conn: asyncpg.Connection, backend: str) -> None:

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import asyncpg
+import grpc
 import orjson
+import pytest
 from prometheus_client import REGISTRY
 
 from observatory_ingest.runtime.app import RunningService, running_service
@@ -16,7 +19,7 @@ from tests.otlp_builders import key_values, span, trace_request
 T0 = 1_790_000_000_000_000_000
 
 
-def llm_span(trace: bytes, number: int, input_tokens: int) -> object:
+def llm_span(trace: bytes, number: int, input_tokens: float) -> object:
     return span(
         trace,
         bytes([number]) * 8,
@@ -117,3 +120,43 @@ async def test_a_token_count_that_is_no_integer_sinks_nothing(
         "SELECT span_name, prompt_tokens FROM llm_traces WHERE trace_id = $1 ORDER BY 1", trace.hex()
     )
     assert [(r["span_name"], r["prompt_tokens"]) for r in stored] == [("chat 1", 100), ("chat odd", None)]
+
+
+async def test_a_token_count_past_64_bits_kills_no_writer(
+    service: RunningService, db: asyncpg.Connection
+) -> None:
+    """1e30 input tokens: its row is refused, and its reject document holds an integer orjson
+    cannot encode. The writer that met it used to die, and with it (two such requests) the
+    signal's whole ingestion while readiness still said ready."""
+    trace = b"\x47" * 16
+    for number in (1, 2, 3):  # more such requests than the service has writers
+        # A double: a protobuf int_value cannot carry it, and conversion reads either as a count.
+        await export(service.grpc_port, "traces", trace_request([llm_span(trace, number, 1e30)]))
+    healthy = trace_request([llm_span(trace, 4, 100)])
+    response = await export(service.grpc_port, "traces", healthy, timeout=5)
+    assert not response.partial_success.rejected_spans
+    assert await db.fetchval("SELECT count(*) FROM trace_spans WHERE trace_id = $1::uuid", trace.hex()) == 4
+
+
+async def test_an_unexpected_failure_in_a_writer_is_a_retry_not_a_dead_writer(
+    service: RunningService, db: asyncpg.Connection
+) -> None:
+    pipeline = service.pipelines["traces"]
+    committer = pipeline.writers.committer
+    commit, failures = committer.commit, 0
+
+    async def failing_then_working(batch: Any) -> None:
+        nonlocal failures
+        if failures < 3:  # more failures than the service has writers
+            failures += 1
+            raise RuntimeError("a bug")
+        await commit(batch)
+
+    committer.commit = failing_then_working  # type: ignore[method-assign]
+    trace = b"\x48" * 16
+    for number in (1, 2, 3):
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await export(service.grpc_port, "traces", trace_request([llm_span(trace, number, 1)]))
+        assert refused.value.code() == grpc.StatusCode.UNAVAILABLE  # retryable: the SDK sends it again
+    await export(service.grpc_port, "traces", trace_request([llm_span(trace, 4, 1)]), timeout=5)
+    assert await db.fetchval("SELECT count(*) FROM trace_spans WHERE trace_id = $1::uuid", trace.hex()) == 1

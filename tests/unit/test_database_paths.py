@@ -13,7 +13,7 @@ import pytest
 from prometheus_client import REGISTRY
 
 from observatory_ingest.auth import Authenticator
-from observatory_ingest.convert.pricing import Price, PriceBook
+from observatory_ingest.convert.pricing import Override, PriceCatalogue, override_rates
 from observatory_ingest.errors import DatabaseUnavailable, Unauthenticated
 from observatory_ingest.outcomes import outcome_for
 from observatory_ingest.store.keys import new_key
@@ -89,7 +89,9 @@ async def test_an_outage_is_not_remembered_as_an_unknown_key() -> None:
         await authenticator.project_for(key)
 
 
-PRICES = PriceBook.of([Price("openai", "gpt-4o", Decimal("2.5"), Decimal(10), None, None, 0, None)])
+PRICES = PriceCatalogue(
+    [Override("openai", "gpt-4o", None, 0, None, override_rates(Decimal("2.5"), Decimal(10), None, None))]
+)
 
 
 async def test_a_failed_price_reload_keeps_the_last_good_prices_and_is_counted(

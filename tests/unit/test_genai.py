@@ -219,6 +219,55 @@ def test_first_of_each_is_first_for_every_field(attributes: dict[str, Any]) -> N
         assert (name in picked) == (first(attributes, keys) is not None)
 
 
+def test_usage_per_modality_of_otel_and_openinference() -> None:
+    otel = llm_fields(
+        {
+            "gen_ai.provider.name": "openai",
+            "gen_ai.usage.input_tokens": 900,
+            "gen_ai.usage.text.input_tokens": 200,
+            "gen_ai.usage.image.input_tokens": 100,
+            "gen_ai.usage.audio.input_tokens": 500,
+            "gen_ai.usage.video.input_tokens": 100,
+            "gen_ai.usage.text.output_tokens": 30,
+            "gen_ai.usage.audio.output_tokens": 70,
+        },
+        None,
+        [],
+        0,
+        ContentPolicy(),
+    )
+    assert otel["usage_details"] == {
+        "input_text_tokens": 200,
+        "input_image_tokens": 100,
+        "input_audio_tokens": 500,
+        "input_video_tokens": 100,
+        "output_text_tokens": 30,
+        "output_audio_tokens": 70,
+    }
+    openinference = llm_fields(
+        {
+            "llm.provider": "openai",
+            "llm.token_count.prompt_details.audio": 40,
+            "llm.token_count.completion_details.audio": "12",
+            "llm.token_count.total": 99,
+        },
+        None,
+        [],
+        0,
+        ContentPolicy(),
+    )
+    assert openinference["usage_details"] == {"input_audio_tokens": 40, "output_audio_tokens": 12}
+    assert openinference["reported_total_tokens"] == 99
+    plain = llm_fields(
+        {"gen_ai.usage.input_tokens": 5, "gen_ai.usage.output_tokens": 1}, None, [], 0, ContentPolicy()
+    )
+    assert (
+        plain["usage_details"] is None
+        and plain["reported_total_tokens"] is None
+        and plain["total_tokens"] == 6
+    )
+
+
 def test_an_openinference_kind_of_any_type_is_read_without_failing() -> None:
     # A list under the key failed the whole request (unhashable in the set of LLM kinds).
     assert is_llm_call({"openinference.span.kind": ["LLM"]}) is False

@@ -23,6 +23,7 @@ def test_discovers_every_migration_with_sqlx_descriptions_and_both_directions() 
         (5, "retention policies"),
         (6, "supporting tables"),
         (7, "ingest rejects"),
+        (9, "price catalogue"),
     ]
     assert all(m.down_path is not None and m.down_path.exists() for m in migrations)
     assert not any(m.no_transaction for m in migrations)

@@ -92,13 +92,19 @@ def main(argv: Sequence[str] | None = None) -> int:
             for name, value in settings.masked().items():
                 print(f"{name} = {value}")
             return 0
-        if settings.workers > 1:
-            from observatory_ingest.runtime.workers import supervise
+        from observatory_ingest.store.embedded import DataDirInUse
 
-            return supervise(settings, argv)  # no event loop: the supervisor only waits
-        from observatory_ingest.runtime.app import serve
+        try:
+            if settings.workers > 1:
+                from observatory_ingest.runtime.workers import supervise
 
-        return run(serve(settings))
+                return supervise(settings, argv)  # no event loop: the supervisor only waits
+            from observatory_ingest.runtime.app import serve
+
+            return run(serve(settings))
+        except DataDirInUse as error:
+            print(f"{PROG}: error: {error}", file=sys.stderr)
+            return 2
     # Listings piped into head and friends end quietly, as Unix tools do.
     signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     if arguments.command in ("keys", "pricing"):

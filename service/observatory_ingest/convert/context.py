@@ -6,7 +6,7 @@ import time
 from dataclasses import dataclass, field
 
 from observatory_ingest.convert.common import DEFAULT_MAX_ATTRIBUTE_BYTES, DEFAULT_PROJECT_ID, project_bytes
-from observatory_ingest.convert.pricing import PriceBook
+from observatory_ingest.convert.pricing import PriceCatalogue
 
 
 @dataclass(frozen=True)
@@ -20,7 +20,7 @@ class ContentPolicy:
 @dataclass(frozen=True)
 class ConvertContext:
     project_id: str = DEFAULT_PROJECT_ID
-    prices: PriceBook = field(default_factory=PriceBook)
+    prices: PriceCatalogue = field(default_factory=PriceCatalogue)
     content: ContentPolicy = field(default_factory=ContentPolicy)
     max_attribute_bytes: int = DEFAULT_MAX_ATTRIBUTE_BYTES
     received_ns: int = field(default_factory=time.time_ns)  # fallback for missing or absurd times

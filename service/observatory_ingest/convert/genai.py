@@ -34,6 +34,16 @@ CACHE_WRITE_KEYS = (
     "llm.token_count.prompt_details.cache_write",
 )
 REASONING_KEYS = ("gen_ai.usage.reasoning.output_tokens", "llm.token_count.completion_details.reasoning")
+# Per-modality usage (OTel GenAI, not yet released; OpenInference's details), by usage_details key.
+MODALITY_USAGE_KEYS = {
+    "input_text_tokens": ("gen_ai.usage.text.input_tokens",),
+    "input_image_tokens": ("gen_ai.usage.image.input_tokens",),
+    "input_audio_tokens": ("gen_ai.usage.audio.input_tokens", "llm.token_count.prompt_details.audio"),
+    "input_video_tokens": ("gen_ai.usage.video.input_tokens",),
+    "output_text_tokens": ("gen_ai.usage.text.output_tokens",),
+    "output_audio_tokens": ("gen_ai.usage.audio.output_tokens", "llm.token_count.completion_details.audio"),
+}
+MODALITY_KEYS = frozenset(key for keys in MODALITY_USAGE_KEYS.values() for key in keys)
 USAGE_KEYS = INPUT_TOKEN_KEYS + OUTPUT_TOKEN_KEYS + TOTAL_TOKEN_KEYS
 USER_KEYS = ("user.id", "enduser.id", "gen_ai.user.id")
 SESSION_KEYS = ("session.id", "gen_ai.conversation.id")
@@ -139,6 +149,18 @@ def as_int(value: Any) -> int | None:
         return int(value)
     except (TypeError, ValueError, OverflowError):  # OverflowError: an infinite float
         return None
+
+
+def usage_details(attributes: dict[str, Any]) -> dict[str, int] | None:
+    """Token counts per modality (usage_details' keys), or None when the call reports none."""
+    if MODALITY_KEYS.isdisjoint(attributes.keys()):  # most calls: one test
+        return None
+    details = {}
+    for name, keys in MODALITY_USAGE_KEYS.items():
+        count = as_int(first(attributes, keys))
+        if count is not None:
+            details[name] = count
+    return details or None
 
 
 def operation_of(attributes: dict[str, Any]) -> str | None:
@@ -403,7 +425,7 @@ def llm_fields(
         ttft_ms = float(milliseconds)
     input_tokens = as_int(get("input_tokens"))
     output_tokens = as_int(get("output_tokens"))
-    total_tokens = as_int(get("total_tokens"))
+    total_tokens = reported_total = as_int(get("total_tokens"))
     if total_tokens is None and (input_tokens is not None or output_tokens is not None):
         total_tokens = (input_tokens or 0) + (output_tokens or 0)
     keep = content.keep
@@ -431,6 +453,8 @@ def llm_fields(
         "prompt_tokens": input_tokens,
         "completion_tokens": output_tokens,
         "total_tokens": total_tokens,
+        "reported_total_tokens": reported_total,
+        "usage_details": None if MODALITY_KEYS.isdisjoint(attributes.keys()) else usage_details(attributes),
         "cache_read_tokens": as_int(get("cache_read_tokens")),
         "cache_write_tokens": as_int(get("cache_write_tokens")),
         "reasoning_tokens": as_int(get("reasoning_tokens")),

@@ -60,7 +60,10 @@ def convert_metrics(request: ExportMetricsServiceRequest, context: ConvertContex
                     for _ in data.data_points:
                         result.reject("metric without a name")
                     continue
-                metric_id = derived_id(project, b"metric", metric.name.encode(), b"\0", service.encode())
+                # The id is derived from the name as stored: two names that store alike (a NUL
+                # removed, a cut at 255) are one catalogue row, not a clash on its unique key.
+                stored_name = text(metric.name, 255)
+                metric_id = derived_id(project, b"metric", stored_name.encode(), b"\0", service.encode())
                 metrics.setdefault(
                     metric_id,
                     metric_row(

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import re
 
-# MAX_TEXT bounds TEXT columns generously, so one field cannot take a whole batch.
-
 NUL = "\x00"
 SANITIZED_KEY = "observatory.sanitized"  # attribute listing what conversion had to fix
 TRUNCATION_MARK = "…"

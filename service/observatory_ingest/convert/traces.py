@@ -38,7 +38,7 @@ from observatory_ingest.convert.native import (
     add_to_trace_part,
     span_rows,
 )
-from observatory_ingest.convert.pricing import cost_of
+from observatory_ingest.convert.pricing import new_usage
 from observatory_ingest.convert.sanitize import (
     FUTURE_LIMIT_NS,
     NUL,
@@ -302,17 +302,20 @@ class TraceConverter:
             self.context.content,
         )
         provider, model = fields["provider"], fields["model"]
-        price = self.context.prices.find(provider, model, start // 1000)
-        cost = None
-        if price is not None:
-            cost = cost_of(
-                price,
-                fields["prompt_tokens"] or 0,
-                fields["completion_tokens"] or 0,
-                fields["cache_read_tokens"] or 0,
-                fields["cache_write_tokens"] or 0,
+        usage = new_usage(
+            (
+                fields["prompt_tokens"],
+                fields["completion_tokens"],
+                fields["cache_read_tokens"],
+                fields["cache_write_tokens"],
+                fields["reasoning_tokens"],
+                fields["reported_total_tokens"],
+                fields["usage_details"],
             )
-        elif model:
+        )
+        context = self.context
+        cost = context.prices.cost(context.project_id, provider, model, usage, start // 1000)
+        if cost is None and model:
             self.result.unpriced += 1
         span_uuid, project_id, trace_hex = row[SPAN_ID_AT], row[SPAN_PROJECT_AT], row[SPAN_TRACE_AT]
         span_hex, parent, name, kind = (

@@ -19,7 +19,7 @@
 
 #define POSTGRES_EPOCH_US 946684800000000LL /* binary timestamps count from 2000-01-01 */
 #define MAX_NAME 255                        /* VARCHAR(255) names */
-#define MAX_TEXT (1024 * 1024)              /* sanitize.MAX_TEXT */
+#define MAX_TEXT (1024 * 1024)              /* TEXT columns: generous, so one field cannot take a batch */
 #define MAX_KEY 124                         /* span key and a 4-byte event index in one block */
 
 /* Positions in a trace_spans row, a trace_events row and a trace part; each layout is exported by

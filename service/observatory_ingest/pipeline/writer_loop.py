@@ -4,12 +4,16 @@ drained. Concurrent requests share a batch (group commit)."""
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from observatory_ingest.errors import ShuttingDown
+from observatory_ingest import telemetry
+from observatory_ingest.errors import DatabaseUnavailable, ShuttingDown
 from observatory_ingest.pipeline.isolation import IsolatingCommitter
 from observatory_ingest.pipeline.queue import BoundedQueue, Pending
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -50,6 +54,15 @@ class WriterLoop:
             except asyncio.CancelledError:
                 fail(batch, ShuttingDown("stopped before the rows were committed"))
                 raise
+            except Exception as error:
+                # A bug must cost these requests a retry, never the writer task: a dead writer
+                # would leave the queue unserved while readiness still says ready.
+                log.exception("batch failed unexpectedly; its requests are told to retry")
+                telemetry.WRITER_FAILURES.labels(self.committer.plan.signal).inc()
+                fail(
+                    batch,
+                    DatabaseUnavailable(f"the rows could not be written ({type(error).__name__}); retry"),
+                )
             finally:
                 self.writing -= 1
                 self.queue.release(batch)

@@ -3,6 +3,7 @@ default (no TimescaleDB there)."""
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import os
 import warnings
@@ -41,11 +42,33 @@ def database_dsn_blocking(settings: Settings) -> Iterator[str]:
     if settings.database_url:
         yield settings.database_url
         return
-    server = start_server(settings.data_dir)
-    dsn: str = server.get_uri()
-    log.info("embedded postgresql started", extra={"dsn": dsn, "data_dir": str(settings.data_dir)})
-    try:
-        yield dsn
-    finally:
-        stop_server(server)
-        log.info("embedded postgresql stopped", extra={"data_dir": str(settings.data_dir)})
+    with exclusive_data_dir(settings.data_dir):
+        server = start_server(settings.data_dir)
+        dsn: str = server.get_uri()
+        log.info("embedded postgresql started", extra={"dsn": dsn, "data_dir": str(settings.data_dir)})
+        try:
+            yield dsn
+        finally:
+            stop_server(server)
+            log.info("embedded postgresql stopped", extra={"data_dir": str(settings.data_dir)})
+
+
+class DataDirInUse(RuntimeError):
+    """Another observatory-ingest runs an embedded PostgreSQL on this --data-dir."""
+
+
+@contextmanager
+def exclusive_data_dir(data_dir: Path) -> Iterator[None]:
+    """Hold an exclusive lock on the data directory while the embedded server runs. PostgreSQL's
+    own postmaster.pid check cannot see a server in another PID namespace (a second container on
+    the same volume), and two servers on one data directory corrupt it; flock works across them."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    with (data_dir / "observatory.lock").open("a") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise DataDirInUse(
+                f"{data_dir} is in use by another observatory-ingest (its embedded PostgreSQL); "
+                "give each instance its own --data-dir, or use --database-url"
+            ) from None
+        yield

@@ -24,6 +24,8 @@ def json_value(value: Any) -> Any:
         return (POSTGRES_EPOCH + timedelta(microseconds=value[0])).isoformat()  # a timestamptz in COPY form
     if isinstance(value, Decimal):
         return str(value)
+    if isinstance(value, int) and not -(2**63) <= value < 2**64:
+        return str(value)  # orjson refuses integers past 64 bits, and its default= never sees them
     if isinstance(value, str) and value[:1] in "{[":
         try:
             return orjson.loads(value)  # a JSONB column: keep it structured

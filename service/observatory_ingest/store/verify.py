@@ -31,8 +31,24 @@ class Check:
 
 
 def promised_names(migrations: Sequence[Migration], kind: str) -> list[str]:
-    pattern = re.compile(rf"^CREATE {kind} (?:IF NOT EXISTS )?(\w+)", re.MULTILINE | re.IGNORECASE)
+    pattern = re.compile(
+        rf"^CREATE (?:UNIQUE )?{kind} (?:IF NOT EXISTS )?(\w+)", re.MULTILINE | re.IGNORECASE
+    )
     return [name for m in migrations for name in pattern.findall(m.up_bytes.decode())]
+
+
+ALTER_TABLE = re.compile(r"^ALTER TABLE (\w+)(.*?);", re.MULTILINE | re.IGNORECASE | re.DOTALL)
+ADD_COLUMN = re.compile(r"\bADD COLUMN (?:IF NOT EXISTS )?(\w+)", re.IGNORECASE)
+
+
+def promised_columns(migrations: Sequence[Migration]) -> list[tuple[str, str]]:
+    """(table, column) of every `ALTER TABLE t ADD COLUMN c` (later migrations add columns)."""
+    return [
+        (table, column)
+        for m in migrations
+        for table, body in ALTER_TABLE.findall(m.up_bytes.decode())
+        for column in ADD_COLUMN.findall(body)
+    ]
 
 
 async def verify(connection: asyncpg.Connection, migrations: Sequence[Migration]) -> list[Check]:
@@ -49,6 +65,24 @@ async def verify(connection: asyncpg.Connection, migrations: Sequence[Migration]
         checks.append(Check(f"table {table}", relations.get(table) == "r"))
     for index in promised_names(migrations, "INDEX"):
         checks.append(Check(f"index {index}", relations.get(index) == "i"))
+    columns = {
+        (row["table_name"], row["column_name"])
+        for row in await connection.fetch(
+            "SELECT table_name::text, column_name::text FROM information_schema.columns "
+            "WHERE table_schema = current_schema()"
+        )
+    }
+    for table, column in promised_columns(migrations):
+        checks.append(Check(f"column {table}.{column}", (table, column) in columns))
+    triggers = {
+        row["tgname"]
+        for row in await connection.fetch(
+            "SELECT t.tgname::text FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid "
+            "WHERE c.relnamespace = current_schema()::regnamespace AND NOT t.tgisinternal"
+        )
+    }
+    for trigger in promised_names(migrations, "TRIGGER"):
+        checks.append(Check(f"trigger {trigger}", trigger in triggers))
     for view in ROLLUPS:
         checks.append(Check(f"rollup {view}", relations.get(view) == "v"))
     if backend.is_timescaledb:

@@ -1,6 +1,6 @@
 """One transaction per batch. Fast path: binary COPY straight into the tables. When a row exists
 already (a replayed request), the transaction is rolled back and the batch goes through staging
-tables and INSERT ... ON CONFLICT DO NOTHING instead (see store/signals.py). Rows that only feed a
+tables and INSERT ... ON CONFLICT DO NOTHING instead (see store/write_plans.py). Rows that only feed a
 statement are its array parameters on both paths."""
 
 from __future__ import annotations
