@@ -266,3 +266,10 @@ def test_usage_per_modality_of_otel_and_openinference() -> None:
         and plain["reported_total_tokens"] is None
         and plain["total_tokens"] == 6
     )
+
+
+def test_an_openinference_kind_of_any_type_is_read_without_failing() -> None:
+    # A list under the key failed the whole request (unhashable in the set of LLM kinds).
+    assert is_llm_call({"openinference.span.kind": ["LLM"]}) is False
+    assert is_llm_call({"openinference.span.kind": {"k": 1}}) is False
+    assert is_llm_call({"openinference.span.kind": "LLM"}) is True

@@ -190,7 +190,8 @@ def is_llm_call(attributes: dict[str, Any]) -> bool:
         return True
     if keys.isdisjoint(OPERATION_KEYS):
         return False
-    if attributes.get("openinference.span.kind") in OPENINFERENCE_LLM_KINDS:
+    kind = attributes.get("openinference.span.kind")
+    if kind.__class__ is str and kind in OPENINFERENCE_LLM_KINDS:  # a list would not even hash
         return True
     return operation_of(attributes) in LLM_OPERATIONS
 
