@@ -145,7 +145,9 @@ async def test_readyz_says_ready_only_once_every_receiver_listens(
 async def test_one_grpc_connection_has_at_most_max_concurrent_streams_in_flight(database: str) -> None:
     """With the writers stuck behind a lock, six calls on one connection: two reach the service,
     the client holds the others back until a stream frees, and all six are stored."""
-    settings = service_settings(database, grpc_max_concurrent_streams=2, ack_timeout="60s")
+    settings = service_settings(
+        database, grpc_max_concurrent_streams=2, ack_timeout="60s", max_connection_age_grace="60s"
+    )
     async with running_service(settings) as service:
         received = "observatory_receiver_received_items_total"
         before = sample((await get(service.metrics_port, "/metrics"))[1], received, 0.0, transport="grpc")
