@@ -14,7 +14,7 @@ from observatory_ingest import telemetry
 from observatory_ingest.convert.common import DEFAULT_PROJECT_ID
 from observatory_ingest.errors import DatabaseUnavailable, Unauthenticated
 from observatory_ingest.store.failures import failure_kind, is_data_error
-from observatory_ingest.store.keys import key_hash, lookup_prefix
+from observatory_ingest.store.keys import key_hash, lookup_prefix, well_formed
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +71,8 @@ class Authenticator:
             return DEFAULT_PROJECT
         if not key:
             raise Unauthenticated("missing API key: send 'authorization: Bearer <key>' or 'x-api-key: <key>'")
+        if not well_formed(key):  # never a key of ours: 401, not a retry after a failed lookup
+            raise Unauthenticated("invalid or revoked API key")
         record = await self._record(lookup_prefix(key))
         # Compare even when the key is unknown, so timing does not tell which prefixes exist.
         expected = record.key_hash if record else bytes(32)

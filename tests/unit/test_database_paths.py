@@ -78,6 +78,18 @@ async def test_a_key_the_database_cannot_even_compare_is_invalid_not_an_outage()
         await authenticator.project_for("obs_\x00\x00\x00\x00\x00\x00\x00\x00_x")
 
 
+@pytest.mark.parametrize(
+    "key", ["nope", "obs_short", "obs_wmmr7ug8_\udce9\udce9", "obs_wmmr7ug8_\u00e9\u00e9"]
+)
+async def test_a_key_no_keys_create_could_make_is_refused_without_a_lookup(key: str) -> None:
+    """Non-ASCII (aiohttp hands undecodable header bytes over as surrogates, which failed to
+    encode: 503 'internal error', retried for ever) or malformed: 401, even while the database
+    is down, since no lookup could ever accept it."""
+    authenticator = Authenticator(required=True, pool=FailingPool(ConnectionRefusedError()))  # type: ignore[arg-type]
+    with pytest.raises(Unauthenticated):
+        await authenticator.project_for(key)
+
+
 async def test_an_outage_is_not_remembered_as_an_unknown_key() -> None:
     pool = FailingPool(ConnectionResetError())
     authenticator = Authenticator(required=True, pool=pool)  # type: ignore[arg-type]

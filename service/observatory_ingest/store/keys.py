@@ -17,6 +17,12 @@ def key_hash(key: str) -> bytes:
     return hashlib.sha256(key.encode()).digest()
 
 
+def well_formed(key: str) -> bool:
+    """Whether a presented key could be one `keys create` made (ASCII, prefixed, long enough):
+    one that cannot is refused without a lookup, whatever the database's state."""
+    return key.isascii() and key.startswith(KEY_PREFIX) and len(key) > LOOKUP_PREFIX_LENGTH
+
+
 def lookup_prefix(key: str) -> str:
     return key[:LOOKUP_PREFIX_LENGTH]
 
