@@ -164,7 +164,20 @@ async def test_one_grpc_connection_has_at_most_max_concurrent_streams_in_flight(
                 trace_request([span(bytes([0x7C, n]) * 8, b"\x01" * 8, "stream")]).SerializeToString()
                 for n in range(6)
             ]
-            calls = [asyncio.ensure_future(call(request, timeout=90)) for request in requests]
+
+            async def sent(request: bytes) -> object:
+                # A stream the client opened before it applied the limit is refused (REFUSED_STREAM,
+                # UNAVAILABLE): retried, as exporters retry UNAVAILABLE; it never reached the service.
+                for _ in range(20):
+                    try:
+                        return await call(request, timeout=90)
+                    except grpc.aio.AioRpcError as error:
+                        if error.code() != grpc.StatusCode.UNAVAILABLE:
+                            raise
+                        await asyncio.sleep(0.1)
+                raise AssertionError("refused 20 times")
+
+            calls = [asyncio.ensure_future(sent(request)) for request in requests]
             await asyncio.sleep(2.0)
             text = (await get(service.metrics_port, "/metrics"))[1]
             assert sample(text, received, 0.0, transport="grpc") - before == 2  # one span each
