@@ -46,5 +46,5 @@ class ProjectOverLimit(IngestError):
         self.limit = limit  # which one: "items_per_second" or "bytes_per_second"
 
 
-class UnknownProject(LookupError):
+class UnknownProject(LookupError, ValueError):
     """An admin command names a project that does not exist (projects are made by `keys create`)."""
